@@ -5,9 +5,24 @@
 //! in-process; [`external::External`] drives an OCI runtime binary such as runc.
 
 pub mod api;
+pub mod builtin;
 pub mod error;
 pub mod external;
+pub mod fsutil;
 pub mod seccomp;
 
 pub use api::{CreateOptions, OciRuntime, State, Status};
 pub use error::RuntimeError;
+pub mod caps;
+pub mod init;
+pub mod spec;
+
+impl RuntimeError {
+    /// The exit status `docker run` uses for this failure, where it has one (127, 126).
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            RuntimeError::Init(e) => e.exit_code(),
+            _ => None,
+        }
+    }
+}

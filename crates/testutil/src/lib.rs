@@ -43,7 +43,9 @@ pub fn unique_name(prefix: &str) -> String {
 /// top-level directories and /etc files.
 pub fn populate_busybox_rootfs(rootfs: &Path) {
     let busybox = require_tool("busybox", "busybox-static");
-    for dir in ["bin", "dev", "etc", "proc", "sys", "tmp", "root", "home", "var", "run"] {
+    for dir in [
+        "bin", "dev", "etc", "proc", "sys", "tmp", "root", "home", "var", "run",
+    ] {
         std::fs::create_dir_all(rootfs.join(dir)).unwrap();
     }
     std::fs::copy(&busybox, rootfs.join("bin/busybox")).unwrap();
@@ -77,7 +79,10 @@ impl Bundle {
     /// A bundle whose spec is the OCI default (what `runc spec` makes: new pid, net, ipc, uts and
     /// mount namespaces, the standard mounts, masked and read-only paths) running `args`.
     pub fn busybox(args: &[&str]) -> Bundle {
-        let dir = tempfile::Builder::new().prefix("berth-bundle-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-bundle-")
+            .tempdir()
+            .unwrap();
         populate_busybox_rootfs(&dir.path().join("rootfs"));
         let mut spec = Spec::default();
         let mut process = spec.process().clone().unwrap();
