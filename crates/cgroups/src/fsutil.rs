@@ -198,3 +198,55 @@ pub(crate) fn under_root(root: &Path, host_path: &Path) -> PathBuf {
         Err(_) => root.join(host_path),
     }
 }
+
+/// mkdir `mount/levels[0]/levels[1]/...`, calling `before(dir)` on each existing level before
+/// making its child and `after(parent, child)` after. Returns the directories it created. If a
+/// parent vanishes under us (another container's `remove` took the shared, empty parent), start over.
+pub(crate) fn mkdir_levels(
+    mount: &Path,
+    levels: &[String],
+    mut before: impl FnMut(&Path) -> Result<()>,
+    mut after: impl FnMut(&Path, &Path) -> Result<()>,
+) -> Result<Vec<PathBuf>> {
+    let mut created = Vec::new();
+    let mut attempts = 0;
+    'walk: loop {
+        let mut cur = mount.to_path_buf();
+        for level in levels {
+            before(&cur)?;
+            let parent = cur.clone();
+            cur.push(level);
+            match mkdir(&cur) {
+                Ok(true) => created.push(cur.clone()),
+                Ok(false) => {}
+                Err(e)
+                    if attempts < 5
+                        && e.io_error().map(|e| e.kind()) == Some(io::ErrorKind::NotFound) =>
+                {
+                    attempts += 1;
+                    continue 'walk;
+                }
+                Err(e) => return Err(e),
+            }
+            after(&parent, &cur)?;
+        }
+        return Ok(created);
+    }
+}
+
+/// After the leaf is gone: rmdir the now-empty parent levels, deepest first, that this manager
+/// created or that are berth's own (name starting with "berth", e.g. the shared `/berth`). A busy
+/// parent (other containers in it) stops the walk. Other parents (a user's cgroup parent) stay.
+pub(crate) fn remove_parents(mount: &Path, levels: &[String], created: &[PathBuf]) -> Result<()> {
+    for k in (1..levels.len()).rev() {
+        let dir = crate::path::join_levels(mount, &levels[..k]);
+        if !(created.contains(&dir) || levels[k - 1].starts_with("berth")) {
+            break;
+        }
+        rmdir_parent(&dir)?;
+        if dir.exists() {
+            break;
+        }
+    }
+    Ok(())
+}

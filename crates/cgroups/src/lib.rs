@@ -86,8 +86,9 @@ pub trait CgroupManager: Debug + Send + Sync {
     fn pids(&self) -> Result<Vec<i32>>;
     /// Send `signal` to every process (freezing first so none can fork away).
     fn kill_all(&self, signal: i32) -> Result<()>;
-    /// rmdir the cgroup (and any sub-cgroups) in every hierarchy, plus the parent levels this manager
-    /// created if they are empty. Retries EBUSY briefly while the last tasks exit.
+    /// rmdir the cgroup (and any sub-cgroups) in every hierarchy, then the empty parent levels that
+    /// this manager created or whose name starts with "berth" (the shared `/berth`), deepest first;
+    /// a busy parent is left alone. Retries EBUSY on the leaf briefly while the last tasks exit.
     fn remove(&self) -> Result<()>;
 }
 

@@ -306,3 +306,19 @@ fn remove_created_levels() {
     assert!(!f.p(L).exists());
     assert!(f.p("/sys/fs/cgroup/berth/other").exists());
 }
+
+#[test]
+fn a_fresh_manager_removes_empty_berth_parents_but_not_foreign_ones() {
+    let f = v2_host(ALL, None, &[]);
+    mgr(&f).create().unwrap();
+    mgr(&f).remove().unwrap(); // another instance, as after a daemon restart
+    assert!(!f.p("/sys/fs/cgroup/berth").exists());
+    let p = Path::new("/mylimits/abc");
+    open_with(&f.opts, p).unwrap().create().unwrap();
+    open_with(&f.opts, p).unwrap().remove().unwrap();
+    assert!(!f.p("/sys/fs/cgroup/mylimits/abc").exists());
+    assert!(
+        f.p("/sys/fs/cgroup/mylimits").exists(),
+        "a parent berth did not create and does not own stays"
+    );
+}

@@ -466,17 +466,20 @@ impl CgroupManager for V1Manager {
     fn create(&self) -> Result<()> {
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
         for h in &self.hiers {
-            let mut cur = h.mount.clone();
-            for level in &self.levels {
-                let parent = cur.clone();
-                cur.push(level);
-                if fsutil::mkdir(&cur)? {
-                    created.push(cur.clone());
-                }
-                if h.info.has("cpuset") {
-                    Self::fill_cpuset(&parent, &cur)?;
-                }
-            }
+            let cpuset = h.info.has("cpuset");
+            let new = fsutil::mkdir_levels(
+                &h.mount,
+                &self.levels,
+                |_| Ok(()),
+                |parent, dir| {
+                    if cpuset {
+                        Self::fill_cpuset(parent, dir)
+                    } else {
+                        Ok(())
+                    }
+                },
+            )?;
+            created.extend(new);
         }
         if let Some(u) = &self.unified {
             u.create()?;
@@ -532,7 +535,7 @@ impl CgroupManager for V1Manager {
         let mut last_write = None::<Instant>;
         loop {
             // Re-ask now and then: a task that forks while freezing can leave the state at FREEZING.
-            if last_write.is_none_or_elapsed(Duration::from_millis(50)) {
+            if last_write.is_none_or(|t| t.elapsed() >= Duration::from_millis(50)) {
                 fsutil::write(&f, "FROZEN")?;
                 last_write = Some(Instant::now());
             }
@@ -632,21 +635,10 @@ impl CgroupManager for V1Manager {
             u.remove()?;
         }
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        let leaves: Vec<&PathBuf> = self.hiers.iter().map(|h| &h.dir).collect();
-        for p in created.iter().rev().filter(|p| !leaves.contains(p)) {
-            fsutil::rmdir_parent(p)?;
+        for h in &self.hiers {
+            fsutil::remove_parents(&h.mount, &self.levels, &created)?;
         }
         created.clear();
         Ok(())
-    }
-}
-
-trait ElapsedExt {
-    fn is_none_or_elapsed(&self, d: Duration) -> bool;
-}
-
-impl ElapsedExt for Option<Instant> {
-    fn is_none_or_elapsed(&self, d: Duration) -> bool {
-        self.is_none_or(|t| t.elapsed() >= d)
     }
 }

@@ -331,17 +331,23 @@ impl CgroupManager for V2Manager {
     }
 
     fn create(&self) -> Result<()> {
-        let mut cur = self.mount.clone();
-        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        for level in &self.levels {
-            if self.enable_controllers {
-                Self::enable_subtree(&cur)?;
-            }
-            cur.push(level);
-            if fsutil::mkdir(&cur)? {
-                created.push(cur.clone());
-            }
-        }
+        let enable = self.enable_controllers;
+        let new = fsutil::mkdir_levels(
+            &self.mount,
+            &self.levels,
+            |dir| {
+                if enable {
+                    Self::enable_subtree(dir)
+                } else {
+                    Ok(())
+                }
+            },
+            |_, _| Ok(()),
+        )?;
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(new);
         Ok(())
     }
 
@@ -499,9 +505,7 @@ impl CgroupManager for V2Manager {
     fn remove(&self) -> Result<()> {
         fsutil::rmdir_tree(&self.dir, RMDIR_WAIT)?;
         let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        for p in created.iter().rev().filter(|p| **p != self.dir) {
-            fsutil::rmdir_parent(p)?;
-        }
+        fsutil::remove_parents(&self.mount, &self.levels, &created)?;
         created.clear();
         Ok(())
     }

@@ -152,6 +152,8 @@ pub enum CgroupMountSource {
 pub struct StepContext<'a> {
     pub rootfs: &'a Path,
     pub cgroup_ns: bool,
+    /// cgroup v1 filesystems can't be mounted from inside a user namespace; binds can.
+    pub user_ns: bool,
     pub cgroups: &'a CgroupMountSource,
 }
 
@@ -277,7 +279,7 @@ fn cgroup_steps(base: MountStep, ctx: &StepContext) -> Result<Vec<MountStep>, In
                 ..base.clone()
             }];
             for (name, options, host) in hierarchies {
-                let step = if ctx.cgroup_ns {
+                let step = if ctx.cgroup_ns && !ctx.user_ns {
                     MountStep {
                         dest: sub(name)?,
                         source: Some(c"cgroup".into()),
@@ -376,6 +378,7 @@ mod tests {
         let ctx = StepContext {
             rootfs: Path::new("/b/rootfs"),
             cgroup_ns: true,
+            user_ns: false,
             cgroups: &cgroups,
         };
         let steps = steps_for(&mount, 6, &ctx).unwrap();
@@ -398,6 +401,7 @@ mod tests {
         let ctx = StepContext {
             rootfs: Path::new("/b/rootfs"),
             cgroup_ns: true,
+            user_ns: false,
             cgroups: &cgroups,
         };
         let steps = steps_for(&mount, 0, &ctx).unwrap();

@@ -176,22 +176,23 @@ mod tests {
     fn a_symlink_cannot_lead_creation_outside_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
+        // The same absolute path exists inside the root: that is where the link must lead.
+        let twin = dir.path().join(outside.path().strip_prefix("/").unwrap());
+        std::fs::create_dir_all(&twin).unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("evil")).unwrap();
         let root = open_root(dir.path());
         let p = PathInRoot::new(Path::new("/evil/created")).unwrap();
         let fd = p.open_or_create(root, false);
         assert!(fd >= 0);
-        assert!(
-            !outside.path().join("created").exists(),
-            "escaped through the symlink"
-        );
-        // The symlink's absolute target was re-rooted inside the rootfs.
-        let inside = dir
-            .path()
-            .join(outside.path().strip_prefix("/").unwrap())
-            .join("created");
-        assert!(inside.is_dir(), "{} missing", inside.display());
+        assert!(!outside.path().join("created").exists(), "escaped through the symlink");
+        assert!(twin.join("created").is_dir());
         sys::close(fd);
+
+        // A dangling link is not followed out either: creation fails instead.
+        std::os::unix::fs::symlink("/nowhere/at/all", dir.path().join("dangling")).unwrap();
+        let p = PathInRoot::new(Path::new("/dangling/x")).unwrap();
+        assert_eq!(p.open_or_create(root, false), -1);
+        assert!(!Path::new("/nowhere").exists());
         sys::close(root);
     }
 

@@ -138,6 +138,7 @@ impl InitPlan {
         let ctx = StepContext {
             rootfs: &bundle.rootfs,
             cgroup_ns: unshare_cgroup_ns,
+            user_ns: in_user_ns,
             cgroups: &inputs.cgroups,
         };
         let mut mount_steps = Vec::new();
