@@ -221,14 +221,22 @@ impl OciRuntime for Builtin {
         let fifo = dir.join(EXEC_FIFO);
         let fifo_c = CString::new(fifo.as_os_str().as_encoded_bytes())
             .map_err(|_| RuntimeError::InvalidId(id.into()))?;
-        // SAFETY: NUL-terminated path.
-        if unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) } != 0 {
+        // The init opens the FIFO after switching to the container's user, who may be anyone:
+        // the FIFO is writable by all and the directory searchable (as runc does).
+        // SAFETY: NUL-terminated paths.
+        let made = unsafe {
+            libc::mkfifo(fifo_c.as_ptr(), 0o622) == 0 && libc::chmod(fifo_c.as_ptr(), 0o622) == 0
+        };
+        if !made {
             return Err(RuntimeError::io(
                 "mkfifo",
                 fifo,
                 std::io::Error::last_os_error(),
             ));
         }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711))
+            .map_err(|e| RuntimeError::io("chmod", &dir, e))?;
         let dir_c =
             CString::new(dir.as_os_str().as_encoded_bytes()).expect("no NUL in a validated id");
         // SAFETY: NUL-terminated path; the fd is owned below.

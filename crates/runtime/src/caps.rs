@@ -54,6 +54,11 @@ pub fn number(name: &str) -> Option<u32> {
     NAMES.iter().position(|n| *n == name).map(|i| i as u32)
 }
 
+/// The OCI name of a kernel capability number.
+pub fn name(number: u32) -> Option<&'static str> {
+    NAMES.get(number as usize).copied()
+}
+
 /// A set of OCI capabilities as a bitmask over kernel numbers.
 pub fn mask<'a>(caps: impl IntoIterator<Item = &'a Capability>) -> u64 {
     caps.into_iter()

@@ -89,6 +89,7 @@ impl Bundle {
         process.set_args(Some(args.iter().map(|a| a.to_string()).collect()));
         process.set_terminal(Some(false));
         spec.set_process(Some(process));
+        spec.set_hostname(Some("berth-box".into()));
         let bundle = Bundle { dir, spec };
         bundle.save();
         bundle
@@ -105,6 +106,14 @@ impl Bundle {
     /// Edits the spec and writes config.json again.
     pub fn edit(&mut self, f: impl FnOnce(&mut Spec)) {
         f(&mut self.spec);
+        self.save();
+    }
+
+    /// Edits the spec as JSON (terser than oci-spec's builders) and writes config.json again.
+    pub fn edit_json(&mut self, f: impl FnOnce(&mut serde_json::Value)) {
+        let mut value = serde_json::to_value(&self.spec).unwrap();
+        f(&mut value);
+        self.spec = serde_json::from_value(value).expect("the edited spec must stay valid");
         self.save();
     }
 

@@ -136,6 +136,9 @@ unsafe fn prepare(plan: &InitPlan, ch: &ChildChannels) -> Res<usize> {
     }
 
     let root_fd = setup_rootfs(plan)?;
+    // A missing working directory is made, as Docker does for WORKDIR; failing that (a read-only
+    // image), the chdir below reports it.
+    sys::close(plan.cwd_in_root.open_or_create(root_fd, false));
     if plan.terminal {
         setup_console(plan, root_fd)?;
     }

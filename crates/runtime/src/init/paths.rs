@@ -184,7 +184,10 @@ mod tests {
         let p = PathInRoot::new(Path::new("/evil/created")).unwrap();
         let fd = p.open_or_create(root, false);
         assert!(fd >= 0);
-        assert!(!outside.path().join("created").exists(), "escaped through the symlink");
+        assert!(
+            !outside.path().join("created").exists(),
+            "escaped through the symlink"
+        );
         assert!(twin.join("created").is_dir());
         sys::close(fd);
 

@@ -93,6 +93,8 @@ pub struct InitPlan {
     /// Without no_new_privs, the filter must go in while we still hold CAP_SYS_ADMIN.
     pub seccomp_before_user_switch: bool,
     pub cwd: CString,
+    /// The same, to create it inside the rootfs when the image lacks it (as Docker does).
+    pub cwd_in_root: PathInRoot,
     pub command: String,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
@@ -191,6 +193,9 @@ impl InitPlan {
             ambient: c.ambient & c.permitted & c.inheritable,
             ..c
         });
+        if let Some(c) = &caps {
+            check_capability_sets(c)?;
+        }
         let no_new_privileges = process.no_new_privileges().unwrap_or(false);
         let seccomp = match linux.seccomp() {
             Some(s) => Some(SeccompProgram::compile(s)?),
@@ -246,6 +251,8 @@ impl InitPlan {
             seccomp_before_user_switch: seccomp.is_some() && !no_new_privileges,
             seccomp,
             cwd: path_cstring(process.cwd(), "process.cwd")?,
+            cwd_in_root: PathInRoot::new(process.cwd())
+                .ok_or_else(|| invalid("process.cwd", "not a valid path"))?,
             exec_candidates: exec_candidates(&command, &env)?,
             command,
             argv: cstrings(&args, "process.args")?,
@@ -273,6 +280,33 @@ impl InitPlan {
             .collect();
         (argv, envp)
     }
+}
+
+/// The kernel refuses (EPERM) an effective capability that is not permitted, and an
+/// inheritable one outside the bounding set; say which instead.
+fn check_capability_sets(c: &CapSets) -> Result<(), InitError> {
+    let name = |mask: u64| {
+        (0..64)
+            .filter(|b| mask & (1 << b) != 0)
+            .filter_map(caps::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if c.effective & !c.permitted != 0 {
+        let msg = format!(
+            "{} not in process.capabilities.permitted",
+            name(c.effective & !c.permitted)
+        );
+        return Err(invalid("process.capabilities.effective", &msg));
+    }
+    if c.inheritable & !c.bounding != 0 {
+        let msg = format!(
+            "{} not in process.capabilities.bounding",
+            name(c.inheritable & !c.bounding)
+        );
+        return Err(invalid("process.capabilities.inheritable", &msg));
+    }
+    Ok(())
 }
 
 fn invalid(field: &str, message: &str) -> InitError {
