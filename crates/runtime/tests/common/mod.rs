@@ -41,19 +41,12 @@ impl Runtime {
     }
 
     pub fn run(&self, bundle: &Bundle, id: &str) -> Output {
-        self.cmd(&["run", "--bundle", bundle.path().to_str().unwrap(), id])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        capture(self.cmd(&["run", "--bundle", bundle.path().to_str().unwrap(), id]))
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).stdin(Stdio::null()).output().unwrap();
-        assert!(
-            out.status.success(),
-            "berth-runtime {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = capture(self.cmd(args));
+        assert!(out.status.success(), "berth-runtime {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -72,6 +65,27 @@ impl Drop for Runtime {
                 .status();
         }
     }
+}
+
+/// Runs `cmd` with stdout and stderr going to files, not pipes: a created container inherits
+/// them (as with runc), so a pipe would stay open as long as the container lives.
+pub fn capture(mut cmd: Command) -> Output {
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .unwrap();
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut buf = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut buf).unwrap();
+        buf
+    };
+    Output { status, stdout: read(out), stderr: read(err) }
 }
 
 pub fn stdout(out: &Output) -> String {
