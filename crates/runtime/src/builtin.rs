@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{CreateOptions, OciRuntime, State, Status};
 use crate::error::RuntimeError;
-use crate::fsutil::{proc_stat, write_atomic};
+use crate::fsutil::{proc_stat, write_atomic_volatile};
 use crate::init::child::{self, ChildChannels};
 use crate::init::plan::raw;
 use crate::init::{sys, CgroupMountSource, InitError, InitPlan, PlanInputs, Report, Step};
@@ -314,10 +314,10 @@ impl OciRuntime for Builtin {
             oci_version: bundle.spec.version().clone(),
         };
         let json = serde_json::to_vec_pretty(&saved).expect("state serialises");
-        write_atomic(&dir.join(STATE_FILE), &json)
+        write_atomic_volatile(&dir.join(STATE_FILE), &json)
             .map_err(|e| RuntimeError::io("write", dir.join(STATE_FILE), e))?;
         if let Some(pid_file) = &opts.pid_file {
-            write_atomic(pid_file, pid.to_string().as_bytes())
+            write_atomic_volatile(pid_file, pid.to_string().as_bytes())
                 .map_err(|e| RuntimeError::io("write", pid_file, e))?;
         }
         std::mem::forget(guard);

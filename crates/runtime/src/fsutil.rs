@@ -3,21 +3,34 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Replaces `path` atomically: temp file, fsync, rename, fsync of the directory. A crash leaves
-/// either the old content or the new.
+/// Replaces `path` atomically and durably: temp file, fsync, rename, fsync of the directory. A
+/// crash, even of the machine, leaves either the old content or the new.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Replaces `path` atomically without forcing it to disk: a killed process still leaves the old
+/// content or the new, which is all that state about live processes needs (it means nothing
+/// after a reboot), and it spares the start path a disk flush.
+pub fn write_atomic_volatile(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     drop(f);
     std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    if durable {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The process state letter and start time (clock ticks since boot) from /proc/<pid>/stat.
