@@ -10,6 +10,7 @@ pub mod error;
 pub mod external;
 pub mod fsutil;
 pub mod seccomp;
+pub mod shim;
 
 pub use api::{CreateOptions, OciRuntime, State, Status};
 pub use error::RuntimeError;

@@ -7,7 +7,10 @@ use serde_json::json;
 
 /// Nothing of container `id` remains: no state, no cgroup.
 fn assert_nothing_left(rt: &Runtime, id: &str) {
-    assert!(!rt.root.path().join(id).exists(), "state directory left for {id}");
+    assert!(
+        !rt.root.path().join(id).exists(),
+        "state directory left for {id}"
+    );
     for controller in ["memory", "pids", "cpu", "freezer"] {
         let dir = v1_cgroup_dir(controller, &format!("/berth/{id}"));
         assert!(!dir.exists(), "cgroup {} left behind", dir.display());
@@ -21,7 +24,11 @@ fn a_missing_command_exits_127() {
     let id = rt.id("nf");
     let out = rt.run(&bundle, &id);
     assert_eq!(out.status.code(), Some(127));
-    assert!(stderr(&out).contains("executable file not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("executable file not found"),
+        "{}",
+        stderr(&out)
+    );
     assert_nothing_left(&rt, &id);
 }
 
@@ -32,7 +39,11 @@ fn a_command_that_is_not_executable_exits_126() {
     let id = rt.id("nx");
     let out = rt.run(&bundle, &id);
     assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
-    assert!(stderr(&out).contains("permission denied"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("permission denied"),
+        "{}",
+        stderr(&out)
+    );
     assert_nothing_left(&rt, &id);
 }
 
@@ -44,7 +55,11 @@ fn a_missing_config_names_the_file() {
     let id = rt.id("nocfg");
     let out = rt.run(&bundle, &id);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("config.json") && stderr(&out).contains("No such file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("config.json") && stderr(&out).contains("No such file"),
+        "{}",
+        stderr(&out)
+    );
     assert_nothing_left(&rt, &id);
 }
 
@@ -59,7 +74,11 @@ fn an_invalid_field_is_named() {
     let id = rt.id("badfield");
     let out = rt.run(&bundle, &id);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("process.rlimits[0]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("process.rlimits[0]"),
+        "{}",
+        stderr(&out)
+    );
     assert_nothing_left(&rt, &id);
 }
 
@@ -71,7 +90,11 @@ fn an_unsupported_field_is_refused() {
     let id = rt.id("hooks");
     let out = rt.run(&bundle, &id);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("field hooks is not supported"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("field hooks is not supported"),
+        "{}",
+        stderr(&out)
+    );
     assert_nothing_left(&rt, &id);
 }
 
@@ -85,7 +108,11 @@ fn a_failing_mount_is_named_and_undone() {
     let id = rt.id("badmount");
     let out = rt.run(&bundle, &id);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("mounts[7] (/data)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("mounts[7] (/data)"),
+        "{}",
+        stderr(&out)
+    );
     assert_nothing_left(&rt, &id);
 }
 
@@ -96,6 +123,10 @@ fn bad_container_ids_are_refused() {
     for id in ["../escape", ".hidden", "a/b"] {
         let out = rt.run(&bundle, id);
         assert!(!out.status.success());
-        assert!(stderr(&out).contains("invalid container id"), "{id}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("invalid container id"),
+            "{id}: {}",
+            stderr(&out)
+        );
     }
 }

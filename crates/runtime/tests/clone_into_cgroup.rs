@@ -11,7 +11,9 @@ use berth_testutil::{require_root, unique_name};
 fn cgroup2_mount() -> PathBuf {
     match berth_cgroups::host_layout().unwrap() {
         HostLayout::Unified { mount_point } => mount_point,
-        HostLayout::V1 { unified: Some(p), .. } => p,
+        HostLayout::V1 {
+            unified: Some(p), ..
+        } => p,
         HostLayout::V1 { unified: None, .. } => {
             panic!("no cgroup2 mount on this host: mount -t cgroup2 none /sys/fs/cgroup/unified")
         }
@@ -22,7 +24,7 @@ fn cgroup2_mount() -> PathBuf {
 fn the_child_starts_inside_the_v2_cgroup() {
     require_root();
     let name = unique_name("v2clone");
-    let cg = V2Manager::new(cgroup2_mount(), &[name.clone()]);
+    let cg = V2Manager::new(cgroup2_mount(), std::slice::from_ref(&name));
     struct Remove<'a>(&'a V2Manager);
     impl Drop for Remove<'_> {
         fn drop(&mut self) {
@@ -34,7 +36,10 @@ fn the_child_starts_inside_the_v2_cgroup() {
     let fd = cg.clone_into_fd().unwrap().expect("v2 gives a cgroup fd");
     let mut pipe = [0; 2];
     // SAFETY: pipe2 fills the array.
-    assert_eq!(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    assert_eq!(
+        unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) },
+        0
+    );
 
     // SAFETY: fork semantics; the child only makes system calls on stack buffers, then exits.
     let pid = unsafe { sys::clone3(0, Some(fd.as_raw_fd())) };
@@ -56,5 +61,8 @@ fn the_child_starts_inside_the_v2_cgroup() {
     // SAFETY: reaping our own child.
     unsafe { libc::waitpid(pid as i32, &mut status, 0) };
     let text = String::from_utf8_lossy(&out[..n.max(0) as usize]).into_owned();
-    assert!(text.lines().any(|l| l == format!("0::/{name}")), "child's cgroups:\n{text}");
+    assert!(
+        text.lines().any(|l| l == format!("0::/{name}")),
+        "child's cgroups:\n{text}"
+    );
 }

@@ -28,7 +28,10 @@ fn read_counter(path: &std::path::Path, window: Duration) -> u64 {
     let end = Instant::now() + window;
     let mut max = 0;
     loop {
-        let v = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        let v = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
         max = max.max(v);
         if Instant::now() >= end {
             return max;
@@ -40,19 +43,33 @@ fn read_counter(path: &std::path::Path, window: Duration) -> u64 {
 #[test]
 fn the_whole_lifecycle_across_processes() {
     let rt = Runtime::new();
-    let mut bundle = Bundle::busybox(&["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; done"]);
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; done",
+    ]);
     bundle.edit_json(|s| s["root"]["readonly"] = json!(false));
     let id = rt.id("life");
     let bundle_arg = bundle.path().to_str().unwrap().to_string();
     let pid_file = rt.root.path().join("init.pid");
-    rt.ok(&["create", "--bundle", &bundle_arg, "--pid-file", pid_file.to_str().unwrap(), &id]);
+    rt.ok(&[
+        "create",
+        "--bundle",
+        &bundle_arg,
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
 
     let state: serde_json::Value = serde_json::from_str(&rt.ok(&["state", &id])).unwrap();
     assert_eq!(state["status"], "created");
     assert_eq!(state["id"], id.as_str());
     let pid = state["pid"].as_i64().unwrap();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
-    assert_eq!(std::path::Path::new(state["bundle"].as_str().unwrap()), bundle.path());
+    assert_eq!(
+        std::path::Path::new(state["bundle"].as_str().unwrap()),
+        bundle.path()
+    );
     let counter = bundle.rootfs().join("tmp/count");
     assert!(!counter.exists(), "the program ran before start");
 
@@ -67,22 +84,37 @@ fn the_whole_lifecycle_across_processes() {
     rt.ok(&["pause", &id]);
     assert_eq!(rt.status(&id), "paused");
     let frozen = read_counter(&counter, Duration::from_millis(50));
-    assert_eq!(read_counter(&counter, Duration::from_millis(300)), frozen, "a paused container made progress");
+    assert_eq!(
+        read_counter(&counter, Duration::from_millis(300)),
+        frozen,
+        "a paused container made progress"
+    );
 
     rt.ok(&["resume", &id]);
     assert_eq!(rt.status(&id), "running");
-    assert!(read_counter(&counter, Duration::from_millis(300)) > frozen, "a resumed container made no progress");
+    assert!(
+        read_counter(&counter, Duration::from_millis(300)) > frozen,
+        "a resumed container made no progress"
+    );
 
     let refused = capture(rt.cmd(&["delete", &id]));
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("still running"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("still running"),
+        "{}",
+        stderr(&refused)
+    );
 
     rt.ok(&["kill", &id, "KILL"]);
     wait_for_status(&rt, &id, "stopped");
     rt.ok(&["delete", &id]);
     let gone = capture(rt.cmd(&["state", &id]));
     assert!(!gone.status.success());
-    assert!(stderr(&gone).contains("does not exist"), "{}", stderr(&gone));
+    assert!(
+        stderr(&gone).contains("does not exist"),
+        "{}",
+        stderr(&gone)
+    );
 }
 
 #[test]
@@ -94,8 +126,16 @@ fn creating_the_same_id_twice_is_refused() {
     rt.ok(&["create", "--bundle", b, &id]);
     let again = capture(rt.cmd(&["create", "--bundle", b, &id]));
     assert!(!again.status.success());
-    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
-    assert_eq!(rt.status(&id), "created", "the failed create touched the first container");
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        rt.status(&id),
+        "created",
+        "the failed create touched the first container"
+    );
 }
 
 #[test]
@@ -114,7 +154,10 @@ fn a_container_killed_by_a_signal_exits_128_plus_the_signal() {
         let mut bundle = Bundle::busybox(&["sleep", "100"]);
         // As PID 1 of its own namespace, sleep would ignore SIGTERM: share the host's.
         bundle.edit_json(|s| {
-            s["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+            s["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["type"] != "pid");
         });
         let id = rt.id("sig");
         let mut child = rt
@@ -132,7 +175,11 @@ fn a_container_killed_by_a_signal_exits_128_plus_the_signal() {
 #[test]
 fn run_forwards_signals_to_the_container() {
     let rt = Runtime::new();
-    let mut bundle = Bundle::busybox(&["sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done"]);
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
     bundle.edit_json(|_| {});
     let id = rt.id("fwd");
     let mut child = rt

@@ -15,7 +15,10 @@ const MIB: i64 = 1024 * 1024;
 #[test]
 fn a_memory_limit_leads_to_an_oom_kill_that_is_recorded() {
     require_root();
-    let root = tempfile::Builder::new().prefix("berth-rt-").tempdir().unwrap();
+    let root = tempfile::Builder::new()
+        .prefix("berth-rt-")
+        .tempdir()
+        .unwrap();
     let rt = Builtin::new(root.path());
     // tail buffers its never-ending line, so its memory grows until the limit.
     let mut bundle = Bundle::busybox(&["tail", "/dev/zero"]);
@@ -30,34 +33,62 @@ fn a_memory_limit_leads_to_an_oom_kill_that_is_recorded() {
         }
     }
     let devnull = || Some(OwnedFd::from(std::fs::File::open("/dev/null").unwrap()));
-    let opts = CreateOptions { stdin: devnull(), stdout: devnull(), stderr: devnull(), ..Default::default() };
+    let opts = CreateOptions {
+        stdin: devnull(),
+        stdout: devnull(),
+        stderr: devnull(),
+        ..Default::default()
+    };
     let pid = rt.create(&id, bundle.path(), opts).unwrap();
     let _cleanup = Cleanup(&rt, &id);
     rt.start(&id).unwrap();
     let mut status = 0;
     // SAFETY: the init is our child: the builtin runtime cloned it from this process.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL, "status {status:#x}");
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+        "status {status:#x}"
+    );
     let cgroup = rt.cgroup(&id).unwrap();
-    assert!(cgroup.oom_kill_count().unwrap() >= 1, "the OOM kill was not recorded");
+    assert!(
+        cgroup.oom_kill_count().unwrap() >= 1,
+        "the OOM kill was not recorded"
+    );
 }
 
 #[test]
 fn the_memory_limit_is_what_the_container_sees() {
     let rt = Runtime::new();
-    let out = sh(&rt, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes", |s| {
-        s["linux"]["resources"]["memory"] = json!({"limit": 64 * MIB});
-    });
-    assert_eq!(stdout(&out).trim(), (64 * MIB).to_string(), "{}", stderr(&out));
+    let out = sh(
+        &rt,
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+        |s| {
+            s["linux"]["resources"]["memory"] = json!({"limit": 64 * MIB});
+        },
+    );
+    assert_eq!(
+        stdout(&out).trim(),
+        (64 * MIB).to_string(),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn a_pids_limit_makes_fork_fail() {
     let rt = Runtime::new();
-    let out = sh(&rt, "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait", |s| {
-        s["linux"]["resources"]["pids"] = json!({"limit": 4});
-    });
-    assert!(stderr(&out).contains("can't fork"), "stderr: {}", stderr(&out));
+    let out = sh(
+        &rt,
+        "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait",
+        |s| {
+            s["linux"]["resources"]["pids"] = json!({"limit": 4});
+        },
+    );
+    assert!(
+        stderr(&out).contains("can't fork"),
+        "stderr: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -81,15 +112,27 @@ fn rlimits_are_set() {
 #[test]
 fn an_rlimit_above_the_hard_limit_fails_naming_the_limit() {
     let rt = Runtime::new();
-    let mut hard = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: writes into our struct.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
     let too_high = hard.rlim_max.saturating_add(1);
     let out = sh(&rt, "true", |s| {
-        s["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": too_high}]);
+        s["process"]["rlimits"] =
+            json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": too_high}]);
     });
     // This machine lacks CAP_SYS_RESOURCE, so the hard limit can't be raised.
-    assert!(!out.status.success(), "raising RLIMIT_NOFILE past {} succeeded", hard.rlim_max);
+    assert!(
+        !out.status.success(),
+        "raising RLIMIT_NOFILE past {} succeeded",
+        hard.rlim_max
+    );
     assert!(stderr(&out).contains("RLIMIT_NOFILE"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_dir(rt.root.path()).unwrap().count(), 0, "state left behind");
+    assert_eq!(
+        std::fs::read_dir(rt.root.path()).unwrap().count(),
+        0,
+        "state left behind"
+    );
 }

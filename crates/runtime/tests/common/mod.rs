@@ -46,7 +46,11 @@ impl Runtime {
 
     pub fn ok(&self, args: &[&str]) -> String {
         let out = capture(self.cmd(args));
-        assert!(out.status.success(), "berth-runtime {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "berth-runtime {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -85,7 +89,11 @@ pub fn capture(mut cmd: Command) -> Output {
         f.read_to_end(&mut buf).unwrap();
         buf
     };
-    Output { status, stdout: read(out), stderr: read(err) }
+    Output {
+        status,
+        stdout: read(out),
+        stderr: read(err),
+    }
 }
 
 pub fn stdout(out: &Output) -> String {
