@@ -137,16 +137,6 @@ impl Drop for CreateGuard<'_> {
     }
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(InitError::sys("pipe2").into());
-    }
-    // SAFETY: both fds are fresh and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -265,7 +255,7 @@ impl OciRuntime for Builtin {
         };
         let (report_parent, report_child) =
             UnixStream::pair().map_err(|e| RuntimeError::io("socketpair", &dir, e))?;
-        let (wait_r, wait_w) = pipe()?;
+        let (wait_r, wait_w) = crate::os::pipe().map_err(|e| RuntimeError::io("pipe2", &dir, e))?;
 
         let plan = InitPlan::build(PlanInputs {
             bundle: &bundle,

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod builtin;
+pub mod console;
 pub mod error;
 pub mod external;
 pub mod fsutil;
@@ -16,6 +17,7 @@ pub use api::{CreateOptions, OciRuntime, State, Status};
 pub use error::RuntimeError;
 pub mod caps;
 pub mod init;
+pub mod os;
 pub mod spec;
 
 impl RuntimeError {

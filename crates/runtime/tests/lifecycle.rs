@@ -199,3 +199,31 @@ fn run_forwards_signals_to_the_container() {
     assert_eq!(rest, "got TERM\n");
     assert_eq!(status.code(), Some(3));
 }
+
+#[test]
+fn run_with_a_terminal_proxies_the_containers_pty() {
+    let rt = Runtime::new();
+    let script = berth_testutil::require_tool("script", "bsdutils");
+    let mut bundle = Bundle::busybox(&["sh", "-c", "tty; stty size; exit 5"]);
+    bundle.edit_json(|s| s["process"]["terminal"] = json!(true));
+    let id = rt.id("tty");
+    let command = format!(
+        "stty rows 30 cols 100; {BIN} --root {} run --bundle {} {id}",
+        rt.root.path().display(),
+        bundle.path().display()
+    );
+    // script(1) gives `run` a terminal of its own, as a user's shell would.
+    let mut cmd = std::process::Command::new(script);
+    cmd.args(["-qec", &command, "/dev/null"]);
+    let out = capture(cmd);
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/pts/0"),
+        "the container has no pty of its own: {text:?}"
+    );
+    assert!(
+        text.contains("30 100"),
+        "the window size did not reach the pty: {text:?}"
+    );
+    assert_eq!(out.status.code(), Some(5), "{text:?} {}", stderr(&out));
+}

@@ -10,19 +10,19 @@
 pub mod config;
 pub mod log;
 pub mod state;
-mod sys;
 pub mod time;
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use config::{Config, RuntimeKind};
 pub use state::{ShimState, ShimStatus, STATE_FILE};
 
+use crate::console::ConsoleSocket;
+use crate::os as sys;
 use crate::{CreateOptions, OciRuntime, RuntimeError};
 use log::{JsonLog, Stream};
 
@@ -129,7 +129,7 @@ struct Stdio {
     opts: CreateOptions,
     sources: Vec<Source>,
     stdin: Option<OwnedFd>,
-    console: Option<(UnixListener, PathBuf)>,
+    console: Option<ConsoleSocket>,
 }
 
 impl Shim {
@@ -164,9 +164,7 @@ impl Shim {
         let mut sources = stdio.sources;
 
         let started = create_and_start(&cfg, runtime.as_ref(), stdio.opts, console.as_ref());
-        if let Some((_, path)) = &console {
-            let _ = std::fs::remove_file(path);
-        }
+        drop(console);
         let (pid, pty) = match started {
             Ok(started) => started,
             Err(source) => {
@@ -421,8 +419,7 @@ fn dev_null(write: bool) -> Result<OwnedFd, ShimError> {
 fn prepare_stdio(cfg: &Config) -> Result<Stdio, ShimError> {
     if cfg.terminal {
         let path = cfg.state_dir.join(CONSOLE_SOCKET);
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).map_err(|e| ShimError::Console {
+        let socket = ConsoleSocket::bind(&path).map_err(|e| ShimError::Console {
             path: path.clone(),
             message: format!("bind: {e}"),
         })?;
@@ -439,7 +436,7 @@ fn prepare_stdio(cfg: &Config) -> Result<Stdio, ShimError> {
             opts,
             sources: Vec::new(),
             stdin: None,
-            console: Some((listener, path)),
+            console: Some(socket),
         });
     }
     let mut sources = Vec::new();
@@ -478,7 +475,7 @@ fn create_and_start(
     cfg: &Config,
     runtime: &dyn OciRuntime,
     opts: CreateOptions,
-    console: Option<&(UnixListener, PathBuf)>,
+    console: Option<&ConsoleSocket>,
 ) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
     let pid = runtime.create(&cfg.id, &cfg.bundle, opts)?;
     let undo = |e: RuntimeError| {
@@ -487,29 +484,11 @@ fn create_and_start(
         e
     };
     let pty = match console {
-        Some((listener, path)) => Some(receive_pty(listener, path).map_err(undo)?),
+        Some(socket) => Some(socket.receive_pty(CONSOLE_TIMEOUT).map_err(undo)?),
         None => None,
     };
     runtime.start(&cfg.id).map_err(undo)?;
     Ok((pid, pty))
-}
-
-/// Accepts the runtime's connection on the console socket and takes the pty master from it.
-fn receive_pty(listener: &UnixListener, path: &Path) -> Result<OwnedFd, RuntimeError> {
-    let fail = |e: std::io::Error| RuntimeError::io("receive the pty master on", path, e);
-    listener.set_nonblocking(true).map_err(fail)?;
-    let mut pfd = [pollfd(listener.as_raw_fd())];
-    let ready = sys::poll(&mut pfd, CONSOLE_TIMEOUT.as_millis() as i32).map_err(fail)?;
-    if ready == 0 {
-        return Err(fail(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the runtime never connected (does the spec set process.terminal?)",
-        )));
-    }
-    let (conn, _) = listener.accept().map_err(fail)?;
-    conn.set_nonblocking(false).map_err(fail)?;
-    conn.set_read_timeout(Some(CONSOLE_TIMEOUT)).map_err(fail)?;
-    sys::recv_fd(&conn).map_err(fail)
 }
 
 /// The container's cgroup, for its OOM-kill counter: the spec's `linux.cgroupsPath`, else the

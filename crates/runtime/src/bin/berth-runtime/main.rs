@@ -1,11 +1,16 @@
 //! `berth-runtime`: berth's built-in runtime behind runc's command surface, so the two can be
 //! compared head to head and driven by the same tools.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+mod terminal;
+
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use berth_runtime::builtin::{Builtin, DEFAULT_ROOT};
+use berth_runtime::console::ConsoleSocket;
+use berth_runtime::{os, spec};
 use berth_runtime::{CreateOptions, OciRuntime, RuntimeError};
 
 const USAGE: &str = "usage: berth-runtime [--root DIR] COMMAND [OPTIONS] ID
@@ -192,71 +197,92 @@ const FORWARDED: [i32; 7] = [
     libc::SIGWINCH,
 ];
 
-/// create + start, then wait for the init while forwarding signals to it, then delete. Exits with
-/// the container's status (128+signal when a signal killed it).
+/// create + start, then wait for the init while forwarding signals (and, with a terminal,
+/// proxying the pty), then delete. Exits with the container's status, 128+signal when a signal
+/// killed it.
 fn run(rt: &Builtin, id: &str, args: &Args) -> Result<u8, Failure> {
-    let signals = block_signals();
+    let terminal = spec::load(&args.bundle)
+        .map_err(RuntimeError::from)?
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && args.detach {
+        return Err(Failure::Usage(
+            "a detached container with a terminal needs create --console-socket".into(),
+        ));
+    }
+    let mut handled = FORWARDED.to_vec();
+    handled.push(libc::SIGCHLD);
+    let signals = os::block_signals(&handled).map_err(|e| RuntimeError::io("signalfd", "", e))?;
+    std::fs::create_dir_all(&args.root).map_err(|e| RuntimeError::io("create", &args.root, e))?;
+    let console = match terminal {
+        true => {
+            let path = args.root.join(format!(".{id}.console"));
+            Some(
+                ConsoleSocket::bind(&path)
+                    .map_err(|e| RuntimeError::io("bind console socket", &path, e))?,
+            )
+        }
+        false => None,
+    };
     let opts = CreateOptions {
         pid_file: args.pid_file.clone(),
+        console_socket: console.as_ref().map(|c| c.path().to_path_buf()),
         ..Default::default()
     };
     let pid = rt.create(id, &args.bundle, opts)?;
-    if let Err(e) = rt.start(id) {
-        let _ = rt.delete(id, true);
-        return Err(e.into());
-    }
+    let started = console
+        .as_ref()
+        .map(|c| c.receive_pty(Duration::from_secs(10)))
+        .transpose()
+        .and_then(|pty| rt.start(id).map(|()| pty));
+    drop(console);
+    let pty = match started {
+        Ok(pty) => pty,
+        Err(e) => {
+            let _ = rt.delete(id, true);
+            return Err(e.into());
+        }
+    };
     if args.detach {
         return Ok(0);
     }
-    let status = wait_forwarding(pid, &signals);
+    let status = match pty {
+        Some(master) => terminal::proxy(pid, &master, &signals),
+        None => wait_forwarding(pid, &signals),
+    };
     rt.delete(id, true)?;
-    Ok(status)
+    Ok(status as u8)
 }
 
-fn block_signals() -> OwnedFd {
-    // SAFETY: building a signal set and blocking it for this single-threaded process; the
-    // container init resets its mask before exec.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in FORWARDED.iter().chain([&libc::SIGCHLD]) {
-            libc::sigaddset(&mut set, *sig);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        OwnedFd::from_raw_fd(libc::signalfd(-1, &set, libc::SFD_CLOEXEC))
-    }
-}
-
-fn wait_forwarding(pid: i32, signals: &OwnedFd) -> u8 {
+/// Waits for `pid`, passing every forwarded signal on to it; returns its exit code.
+fn wait_forwarding(pid: i32, signals: &OwnedFd) -> i32 {
     loop {
-        let mut status = 0;
-        // SAFETY: reaping our own child without blocking.
-        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if reaped == pid {
-            return exit_status(status);
-        }
-        // SAFETY: reading one signalfd_siginfo into a zeroed struct.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let n = unsafe {
-            libc::read(
-                signals.as_raw_fd(),
-                (&mut info as *mut libc::signalfd_siginfo).cast(),
-                std::mem::size_of_val(&info),
-            )
-        };
-        if n > 0 && info.ssi_signo as i32 != libc::SIGCHLD {
-            // SAFETY: forwarding to our own child.
-            unsafe { libc::kill(pid, info.ssi_signo as i32) };
+        let mut pfd = [libc::pollfd {
+            fd: signals.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let _ = os::poll(&mut pfd, -1);
+        while let Some(sig) = os::next_signal(signals) {
+            if sig == libc::SIGCHLD {
+                if let Some(code) = reap(pid) {
+                    return code;
+                }
+            } else {
+                // SAFETY: forwarding to our own child.
+                unsafe { libc::kill(pid, sig) };
+            }
         }
     }
 }
 
-fn exit_status(status: i32) -> u8 {
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status) as u8
-    } else if libc::WIFSIGNALED(status) {
-        (128 + libc::WTERMSIG(status)) as u8
-    } else {
-        1
-    }
+/// The exit code of `pid` if it has exited (other children are reaped and ignored).
+fn reap(pid: i32) -> Option<i32> {
+    os::reap_children()
+        .into_iter()
+        .find(|(p, _)| *p == pid)
+        .map(|(_, status)| os::exit_code(status))
 }

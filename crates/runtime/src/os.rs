@@ -1,4 +1,5 @@
-//! The few system calls the shim makes directly, each wrapped once.
+//! Small wrappers over the host system calls the runtime CLI and the shim make directly (the
+//! container init has its own, allocation-free set in `init::sys`).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
