@@ -250,3 +250,16 @@ pub(crate) fn remove_parents(mount: &Path, levels: &[String], created: &[PathBuf
     }
     Ok(())
 }
+
+/// Every PID in the cgroup `dir` and its sub-cgroups.
+pub(crate) fn pids_recursive(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    out.extend(read_pids(&dir.join("cgroup.procs"))?);
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                pids_recursive(&e.path(), out)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -370,18 +370,6 @@ impl V1Manager {
         }
     }
 
-    fn all_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
-        out.extend(fsutil::read_pids(&dir.join("cgroup.procs"))?);
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd.flatten() {
-                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    Self::all_pids(&e.path(), out)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn cpu_stats(&self) -> Result<Option<CpuStats>> {
         let acct = self.hier("cpuacct").map(|h| h.dir.clone());
         let cpu = self.hier("cpu").map(|h| h.dir.clone());
@@ -596,7 +584,7 @@ impl CgroupManager for V1Manager {
             .or(self.hiers.first());
         let mut out = Vec::new();
         match (h, &self.unified) {
-            (Some(h), _) => Self::all_pids(&h.dir, &mut out)?,
+            (Some(h), _) => fsutil::pids_recursive(&h.dir, &mut out)?,
             (None, Some(u)) => out = u.pids()?,
             (None, None) => {}
         }

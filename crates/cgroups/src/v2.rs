@@ -298,18 +298,6 @@ impl V2Manager {
         Ok(ev.get("frozen") == Some(&1))
     }
 
-    fn all_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
-        out.extend(fsutil::read_pids(&dir.join("cgroup.procs"))?);
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd.flatten() {
-                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    Self::all_pids(&e.path(), out)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Write 1 to cgroup.kill if the kernel has it (5.14+); false if it does not.
     pub(crate) fn try_cgroup_kill(&self) -> Result<bool> {
         let f = self.file("cgroup.kill");
@@ -480,7 +468,7 @@ impl CgroupManager for V2Manager {
 
     fn pids(&self) -> Result<Vec<i32>> {
         let mut out = Vec::new();
-        Self::all_pids(&self.dir, &mut out)?;
+        fsutil::pids_recursive(&self.dir, &mut out)?;
         Ok(out)
     }
 
