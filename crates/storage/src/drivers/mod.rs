@@ -1,0 +1,5 @@
+//! The storage drivers.
+pub mod btrfs;
+pub mod copy;
+pub mod overlay;
+pub mod vfs;
