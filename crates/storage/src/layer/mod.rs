@@ -347,6 +347,12 @@ impl LayerStore {
         self.register(c.image_top.as_ref(), &tar[..])
     }
 
+    /// The container's whole filesystem as one tar (`docker export`).
+    pub fn export_container(&self, container_id: &str, out: &mut dyn std::io::Write) -> Result<()> {
+        let c = self.container(container_id)?;
+        self.driver.diff(&c.rw_id, None, out)
+    }
+
     /// Removes the container's layers and drops its reference on the image's top layer.
     pub fn remove_container(&self, container_id: &str) -> Result<()> {
         let c = self.container(container_id)?;
