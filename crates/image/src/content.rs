@@ -93,6 +93,18 @@ impl ContentStore {
         result
     }
 
+    /// A temp file in the store that becomes a blob on [`Spool::commit`], or vanishes if dropped.
+    pub fn spool(&self) -> Result<Spool> {
+        let path = self.dir.join(format!(".tmp-{}", unique_suffix()));
+        let file = std::fs::File::create(&path).map_err(|e| ImageError::io("create", &path, e))?;
+        Ok(Spool {
+            file,
+            hasher: Sha256::new(),
+            path: Some(path),
+            dir: self.dir.clone(),
+        })
+    }
+
     pub fn get(&self, digest: &Digest) -> Result<Vec<u8>> {
         let p = self.path(digest);
         std::fs::read(&p).map_err(|e| match e.kind() {
@@ -134,6 +146,61 @@ impl ContentStore {
             }
         }
         Ok(removed)
+    }
+}
+
+/// A blob being written; see [`ContentStore::spool`].
+pub struct Spool {
+    file: std::fs::File,
+    hasher: Sha256,
+    path: Option<PathBuf>,
+    dir: PathBuf,
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Spool {
+    /// Keeps what was written as the blob `expected`, refusing it if it hashes otherwise.
+    pub fn commit(mut self, expected: &Digest) -> Result<()> {
+        let path = self.path.take().expect("a spool commits once");
+        let actual: Digest = format!("sha256:{:x}", self.hasher.clone().finalize())
+            .parse()
+            .expect("sha256 hex");
+        let kept = (|| {
+            if actual != *expected {
+                return Err(ImageError::DigestMismatch {
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+            self.file
+                .sync_all()
+                .map_err(|e| ImageError::io("sync", &path, e))?;
+            let dest = self.dir.join(expected.hex());
+            std::fs::rename(&path, &dest).map_err(|e| ImageError::io("rename", &dest, e))
+        })();
+        if kept.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        kept
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Images over the layer store: content-addressed (the image ID is the sha256 of the config),
 //! versioned by tag and digest, portable as docker-archive and OCI layout tars.
 
+pub mod archive;
 pub mod changes;
 pub mod config;
 pub mod content;

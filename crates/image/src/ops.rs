@@ -30,7 +30,7 @@ pub fn import(
 ) -> Result<Digest> {
     let mut runtime = ContainerConfig::default();
     apply_changes(&mut runtime, changes)?;
-    let layer = store.layers().register(None, input)?;
+    let layer = store.register_layer(None, input)?;
     let created = now_rfc3339();
     let config = ImageConfig {
         architecture: host_architecture().into(),
@@ -52,7 +52,7 @@ pub fn import(
     };
     let created = store.create(&config.to_bytes(), None);
     // The image holds its own reference now (or creation failed): drop the registration's.
-    store.layers().release(&layer.chain_id)?;
+    store.release_layers(&layer.chain_id)?;
     created
 }
 
@@ -91,7 +91,13 @@ pub fn commit(
             ..Default::default()
         },
     };
-    let layer = store.layers().commit_container(container_id)?;
+    let container = store.layers().container(container_id)?;
+    let mut tar = Vec::new();
+    store
+        .layers()
+        .driver()
+        .diff(&container.rw_id, Some(&container.init_id), &mut tar)?;
+    let layer = store.register_layer(container.image_top.as_ref(), &tar[..])?;
     let created = now_rfc3339();
     config.created = Some(created.clone());
     config.author = opts.author.clone();
@@ -109,7 +115,7 @@ pub fn commit(
         .extra
         .insert("container".into(), Value::String(container_id.to_string()));
     let created = store.create(&config.to_bytes(), base);
-    store.layers().release(&layer.chain_id)?;
+    store.release_layers(&layer.chain_id)?;
     created
 }
 

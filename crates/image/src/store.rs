@@ -2,11 +2,12 @@
 //! reference on its top layer in the layer store. Tags live in `images/repositories.json`, the
 //! parent links in `images/imagedb/<id hex>/`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use berth_storage::layer::LayerStore;
+use berth_storage::layer::{decompress, Layer, LayerStore};
 
 use crate::{ContentStore, Digest, ImageConfig, ImageError, Reference, Result};
 
@@ -72,6 +73,14 @@ impl ImageStore {
         let root = data_root.join("images");
         std::fs::create_dir_all(root.join("imagedb")).map_err(io("create", &root))?;
         let content = ContentStore::open(&data_root.join("blobs"))?;
+        // A load interrupted by a crash leaves its spool directory in blobs/.
+        if let Ok(entries) = std::fs::read_dir(data_root.join("blobs")) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".berth-load-") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let store = ImageStore {
             root,
             content,
@@ -435,9 +444,64 @@ impl ImageStore {
         std::fs::remove_dir_all(&dir).map_err(io("remove", &dir))?;
         self.content.delete(id)?;
         if let Some(top) = &record.top_layer {
-            self.layers.release(top)?;
+            self.release_layers(top)?;
         }
         Ok(record.parent)
+    }
+
+    /// Registers a layer (gzip, zstd or plain) and keeps its uncompressed tar as a blob named by
+    /// its diff ID, in the same pass: the layer store rebuilds a tar from the filesystem, which
+    /// reproduces the diff ID only for tars berth wrote itself, so `save` needs the original.
+    pub fn register_layer(&self, parent: Option<&Digest>, input: impl Read) -> Result<Layer> {
+        let (_, plain) =
+            decompress(input).map_err(|e| ImageError::Archive(format!("read layer: {e}")))?;
+        let mut spool = self.content.spool()?;
+        let layer = self.layers.register(
+            parent,
+            Tee {
+                inner: plain,
+                copy: &mut spool,
+            },
+        )?;
+        if let Err(e) = spool.commit(&layer.diff_id) {
+            let _ = self.layers.release(&layer.chain_id);
+            return Err(e);
+        }
+        Ok(layer)
+    }
+
+    /// Drops a reference on `top`; the tar blobs of layers that went with it are deleted once no
+    /// remaining layer has their diff ID.
+    pub fn release_layers(&self, top: &Digest) -> Result<()> {
+        let mut chain = Vec::new();
+        let mut next = Some(top.clone());
+        while let Some(layer) = next.and_then(|c| self.layers.get(&c)) {
+            next = layer.parent.clone();
+            chain.push(layer);
+        }
+        let removed = self.layers.release(top)?;
+        let remaining: HashSet<Digest> =
+            self.layers.list().into_iter().map(|l| l.diff_id).collect();
+        for layer in chain.iter().filter(|l| removed.contains(&l.chain_id)) {
+            if !remaining.contains(&layer.diff_id) {
+                self.content.delete(&layer.diff_id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes blobs nothing refers to: neither an image's config nor a layer's tar.
+    pub fn gc_blobs(&self) -> Result<Vec<Digest>> {
+        let mut keep: HashSet<Digest> = self
+            .state
+            .lock()
+            .expect("image state")
+            .images
+            .keys()
+            .cloned()
+            .collect();
+        keep.extend(self.layers.list().into_iter().map(|l| l.diff_id));
+        self.content.gc(&keep)
     }
 
     /// `docker image prune`: removes dangling images (no tag, no child, unused); with `all`,
@@ -483,8 +547,21 @@ pub fn chain_of(diff_ids: &[Digest]) -> Option<Digest> {
         .fold(None, |parent, d| Some(Digest::chain(parent.as_ref(), d)))
 }
 
+/// Copies what is read through it into `copy`.
+struct Tee<'a, R> {
+    inner: R,
+    copy: &'a mut crate::content::Spool,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
     let mut f = std::fs::File::create(path).map_err(io("create", path))?;
     f.write_all(bytes).map_err(io("write", path))?;
     f.sync_all().map_err(io("sync", path))

@@ -396,3 +396,41 @@ fn images_and_tags_survive_a_reopen() {
         "repositories.json is not in Docker's shape: {raw}"
     );
 }
+
+#[test]
+fn an_imported_image_saves_and_loads_back_unchanged() {
+    use berth_image::archive::{self, ArchiveFormat};
+    let f = fixture();
+    let id = import(&f.store, "portable", &["CMD [\"sh\"]"]);
+    tag(&f.store, &id, "portable:1");
+    for format in [ArchiveFormat::Docker, ArchiveFormat::Oci] {
+        let mut saved = Vec::new();
+        archive::save(&f.store, &["portable:1".to_string()], format, &mut saved).unwrap();
+        let other = fixture();
+        let report = archive::load(&other.store, &saved[..]).unwrap();
+        assert_eq!(report.images[0].id, id, "{format:?}");
+        assert_eq!(other.store.resolve("portable:1").unwrap(), id, "{format:?}");
+    }
+}
+
+#[test]
+fn removing_every_image_leaves_no_blob_and_gc_keeps_what_is_used() {
+    let f = fixture();
+    let a = import(&f.store, "a", &[]);
+    let b = import(&f.store, "b", &[]);
+    tag(&f.store, &a, "a");
+    let stray = f.store.content().put(b"nobody refers to this").unwrap();
+    assert_eq!(f.store.gc_blobs().unwrap(), vec![stray]);
+    assert_eq!(
+        f.store.content().list().unwrap().len(),
+        4,
+        "two configs and two layer tars stay"
+    );
+    f.store.remove("a", false, &nobody).unwrap();
+    f.store.remove(b.as_str(), false, &nobody).unwrap();
+    assert!(
+        f.store.content().list().unwrap().is_empty(),
+        "blobs outlived their images"
+    );
+    assert!(f.store.layers().list().is_empty());
+}
