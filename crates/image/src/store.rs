@@ -264,6 +264,11 @@ impl ImageStore {
                 .then_some(d)
                 .ok_or_else(not_found);
         }
+        // A name wins over an ID prefix, as in Docker: a tag "cafe" is not image cafe….
+        let reference = Reference::parse_tagged(name_or_id);
+        if let Some(id) = reference.as_ref().ok().and_then(|r| state.tags.get(r)) {
+            return Ok(id.clone());
+        }
         let hex = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);
         if !hex.is_empty()
             && hex.len() <= 64
@@ -282,8 +287,8 @@ impl ImageStore {
                 _ => return Err(ImageError::Conflict(format!("short ID {hex} is ambiguous"))),
             }
         }
-        match Reference::parse_tagged(name_or_id) {
-            Ok(r) => state.tags.get(&r).cloned().ok_or_else(not_found),
+        match reference {
+            Ok(_) => Err(not_found()),
             Err(_) if hex.bytes().all(|b| b.is_ascii_hexdigit()) => Err(not_found()),
             Err(e) => Err(e),
         }

@@ -143,6 +143,18 @@ fn images_resolve_by_tag_full_id_and_short_id() {
 }
 
 #[test]
+fn a_tag_that_looks_like_an_id_prefix_names_its_own_image() {
+    let f = fixture();
+    let a = import(&f.store, "one", &[]);
+    let b = import(&f.store, "two", &[]);
+    // Tag `a` with the first hex digit of `b`'s ID: the tag must win over the prefix.
+    let prefix = &b.hex()[..1];
+    tag(&f.store, &a, prefix);
+    assert_eq!(f.store.resolve(prefix).unwrap(), a);
+    assert_eq!(f.store.resolve(&b.hex()[..12]).unwrap(), b);
+}
+
+#[test]
 fn commit_adds_a_layer_a_parent_and_history() {
     let f = fixture();
     let base = import(&f.store, "base", &["CMD [\"sh\"]"]);
