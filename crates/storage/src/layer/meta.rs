@@ -44,19 +44,33 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(io("sync", dir))
 }
 
-/// Writes a directory of small files under `<root>/tmp` and renames it to `dest`.
-fn write_dir(root: &Path, dest: &Path, files: &[(&str, String)]) -> Result<()> {
+/// A new, empty directory under `<root>/tmp` in which a layer's metadata is gathered (the
+/// tar-split is written there while the layer is applied); [`save`] renames it into place.
+pub fn new_temp_dir(root: &Path) -> Result<PathBuf> {
     let tmp = root.join("tmp").join(random_id()?);
     std::fs::create_dir(&tmp).map_err(io("create", &tmp))?;
+    Ok(tmp)
+}
+
+/// Writes small files into the temp directory `tmp`, syncs it and renames it to `dest`.
+fn fill_and_rename(root: &Path, tmp: &Path, dest: &Path, files: &[(&str, String)]) -> Result<()> {
     for (name, content) in files {
         write_synced(&tmp.join(name), content.as_bytes())?;
     }
-    sync_dir(&tmp)?;
-    std::fs::rename(&tmp, dest).map_err(io("rename", dest))?;
+    sync_dir(tmp)?;
+    std::fs::rename(tmp, dest).map_err(io("rename", dest))?;
     sync_dir(dest.parent().unwrap_or(root))
 }
 
-pub fn save(root: &Path, m: &LayerMeta, refs: u64) -> Result<()> {
+/// Writes a directory of small files under `<root>/tmp` and renames it to `dest`.
+fn write_dir(root: &Path, dest: &Path, files: &[(&str, String)]) -> Result<()> {
+    let tmp = new_temp_dir(root)?;
+    fill_and_rename(root, &tmp, dest, files)
+}
+
+/// Saves a layer's metadata: the files go into `tmp` (from [`new_temp_dir`], which may already
+/// hold the layer's tar-split), which then becomes `<root>/sha256/<chain-id hex>`.
+pub fn save(root: &Path, tmp: &Path, m: &LayerMeta, refs: u64) -> Result<()> {
     let dest = root.join("sha256").join(m.chain_id.hex());
     let mut files = vec![
         ("diff-id", m.diff_id.to_string()),
@@ -67,7 +81,7 @@ pub fn save(root: &Path, m: &LayerMeta, refs: u64) -> Result<()> {
     if let Some(p) = &m.parent {
         files.push(("parent", p.to_string()));
     }
-    write_dir(root, &dest, &files)
+    fill_and_rename(root, tmp, &dest, &files)
 }
 
 pub fn write_refs(dir: &Path, chain_id: &Digest, refs: u64) -> Result<()> {

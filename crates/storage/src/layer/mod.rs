@@ -2,13 +2,16 @@
 //!
 //! A layer is registered from a tar stream (gzip, zstd or plain). Its diff ID (sha256 of the
 //! uncompressed tar) and chain ID are computed while the stream is applied, in one pass. Metadata
-//! lives in `layers/sha256/<chain-id hex>/` (`diff-id`, `parent`, `size`, `cache-id`, `refs`);
-//! the driver's own id for the layer is the random cache id. A container gets two driver layers
-//! on top of its image: an init layer and a read-write layer (`layers/mounts/<container>/`).
+//! lives in `layers/sha256/<chain-id hex>/` (`diff-id`, `parent`, `size`, `cache-id`, `refs`,
+//! and `tar-split.zst`, which lets [`LayerStore::export`] give back the very tar that was
+//! registered); the driver's own id for the layer is the random cache id. A container gets two
+//! driver layers on top of its image: an init layer and a read-write layer
+//! (`layers/mounts/<container>/`).
 
 mod compression;
 mod digest;
 mod meta;
+mod split;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -134,10 +137,18 @@ impl LayerStore {
         let cache_id = random_id()?;
         let marker = self.root.join("pending").join(&cache_id);
         meta::write_synced(&marker, b"")?;
+        let tmp = match meta::new_temp_dir(&self.root) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = std::fs::remove_file(&marker);
+                return Err(e);
+            }
+        };
         let applied = self.apply_new(
             &cache_id,
             parent_meta.as_ref().map(|p| p.cache_id.as_str()),
             input,
+            &tmp.join(split::FILE_NAME),
         );
         let (diff_id, size) = match applied {
             Ok(v) => v,
@@ -145,6 +156,7 @@ impl LayerStore {
                 if self.driver.exists(&cache_id) {
                     let _ = self.driver.remove(&cache_id);
                 }
+                let _ = std::fs::remove_dir_all(&tmp);
                 let _ = std::fs::remove_file(&marker);
                 return Err(e);
             }
@@ -164,13 +176,16 @@ impl LayerStore {
             let existing = existing.to_layer();
             let refs = *refs;
             drop(layers);
+            // The first registration's tar-split stays too.
+            let _ = std::fs::remove_dir_all(&tmp);
             self.driver.remove(&m.cache_id)?;
             std::fs::remove_file(&marker).map_err(|e| StorageError::io("remove", &marker, e))?;
             meta::write_refs(&self.root.join("sha256"), &chain_id, refs)?;
             return Ok(existing);
         }
-        if let Err(e) = meta::save(&self.root, &m, 1) {
+        if let Err(e) = meta::save(&self.root, &tmp, &m, 1) {
             drop(layers);
+            let _ = std::fs::remove_dir_all(&tmp);
             let _ = self.driver.remove(&m.cache_id);
             let _ = std::fs::remove_file(&marker);
             return Err(e);
@@ -191,21 +206,25 @@ impl LayerStore {
     }
 
     /// Creates driver layer `cache_id` on `parent` and streams the decompressed input into it,
-    /// hashing as it goes. Returns (diff ID, size).
+    /// hashing it and recording its tar-split into `split_path` as it goes, in one pass.
+    /// Returns (diff ID, size).
     fn apply_new(
         &self,
         cache_id: &str,
         parent: Option<&str>,
         input: impl Read,
+        split_path: &Path,
     ) -> Result<(Digest, u64)> {
         self.driver.create(cache_id, parent)?;
         let (_, decompressed) =
             decompress(input).map_err(|e| StorageError::Archive(format!("read layer: {e}")))?;
-        let mut hashing = HashingReader::new(decompressed);
+        let mut split = split::to_file(decompressed, split_path)?;
+        let mut hashing = HashingReader::new(&mut split);
         let size = self.driver.apply_diff(cache_id, parent, &mut hashing)?;
         let (diff_id, _) = hashing
             .finish()
             .map_err(|e| StorageError::Archive(format!("read layer: {e}")))?;
+        split::finish_file(split, split_path)?;
         Ok((diff_id, size))
     }
 
@@ -246,11 +265,28 @@ impl LayerStore {
         Ok(removed)
     }
 
-    /// The uncompressed tar of a registered layer, as it was registered (same diff ID).
+    /// The uncompressed tar of a registered layer, as it was registered (same diff ID): its
+    /// tar-split is replayed with file contents read from the layer, and the result is checked
+    /// against the diff ID. A layer registered before tar-splits existed is rebuilt from its
+    /// files instead, which matches only for tars berth wrote itself.
     pub fn export(&self, chain_id: &Digest, out: &mut dyn std::io::Write) -> Result<()> {
         let layer = self
             .get(chain_id)
             .ok_or_else(|| StorageError::NotFound(chain_id.to_string()))?;
+        let split_path = self
+            .root
+            .join("sha256")
+            .join(chain_id.hex())
+            .join(split::FILE_NAME);
+        if split_path.exists() {
+            return split::export(
+                &split_path,
+                &*self.driver,
+                &layer.cache_id,
+                &layer.diff_id,
+                out,
+            );
+        }
         let parent_cache = layer
             .parent
             .as_ref()
