@@ -12,7 +12,7 @@ use crate::{Result, StorageError};
 mod apply;
 mod changes;
 mod export;
-mod sys;
+pub(crate) mod sys;
 
 /// The prefix of an OCI whiteout: `.wh.<name>` deletes `<name>` from the layers below.
 pub const WHITEOUT_PREFIX: &str = ".wh.";

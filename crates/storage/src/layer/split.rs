@@ -657,33 +657,11 @@ fn open_parent(root: RawFd, rel: &[u8]) -> io::Result<OwnedFd> {
         return open_dir(root, b".", true);
     }
     let c = CString::new(rel).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: open_how is a plain C struct; all-zero is a valid value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let mut again = 0;
-    loop {
-        // SAFETY: the arguments are valid for openat2; the result is checked.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root,
-                c.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if r >= 0 {
-            // SAFETY: openat2 returned a fresh fd we now own.
-            return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) if again < 16 => again += 1,
-            Some(libc::ENOSYS) | Some(libc::EPERM) => break,
-            _ => return Err(err),
-        }
+    match crate::archive::sys::openat2_in_root(root, &c) {
+        Ok(fd) => return Ok(fd),
+        // No openat2 (old kernel, or a seccomp filter): walk the path step by step below.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => {}
+        Err(e) => return Err(e),
     }
     let mut fd = open_dir(root, b".", true)?;
     for part in rel.split(|b| *b == b'/') {
