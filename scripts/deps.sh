@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth and its tests need, if any is missing. Run as root.
 set -euo pipefail
-packages=(busybox-static libseccomp-dev pkg-config gcc runc hyperfine iproute2 python3 btrfs-progs xfsprogs skopeo)
+packages=(busybox-static tini libseccomp-dev pkg-config gcc runc hyperfine iproute2 python3 btrfs-progs xfsprogs skopeo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -248,7 +248,8 @@ impl OciRuntime for Builtin {
 
         let console = match &opts.console_socket {
             Some(path) => Some(
-                UnixStream::connect(path)
+                crate::os::short_socket_path(path)
+                    .and_then(|(_dir, short)| UnixStream::connect(short))
                     .map_err(|e| RuntimeError::io("connect to console socket", path, e))?,
             ),
             None => None,

@@ -19,7 +19,8 @@ impl ConsoleSocket {
     /// Listens at `path`, replacing a stale socket left there.
     pub fn bind(path: &Path) -> std::io::Result<ConsoleSocket> {
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)?;
+        let (_dir, bind_path) = crate::os::short_socket_path(path)?;
+        let listener = UnixListener::bind(&bind_path)?;
         Ok(ConsoleSocket {
             listener,
             path: path.to_path_buf(),

@@ -228,6 +228,24 @@ pub fn trim_heap() {
     }
 }
 
+/// Unix socket paths are limited to 107 bytes. For a longer one this opens its directory and
+/// returns `/proc/self/fd/N/<name>` (valid while the returned fd lives), which bind(2) and
+/// connect(2) resolve to the same place.
+pub fn short_socket_path(
+    path: &std::path::Path,
+) -> io::Result<(Option<OwnedFd>, std::path::PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().as_bytes().len() < 100 {
+        return Ok((None, path.to_path_buf()));
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok((None, path.to_path_buf()));
+    };
+    let fd: OwnedFd = std::fs::File::open(dir)?.into();
+    let short = std::path::Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())).join(name);
+    Ok((Some(fd), short))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,9 @@ options:
   --runtime-root DIR       the runtime's state root (builtin: /run/berth-runtime, PATH: /run/<name>)
   --log-path FILE          json-file log (default <state-dir>/<id>-json.log)
   --terminal               give the container a pty (the spec must set process.terminal)
-  --no-stdin               the container's stdin is /dev/null instead of a pipe the shim holds";
+  --no-stdin               the container's stdin is /dev/null instead of a pipe the shim feeds
+                           from <state-dir>/stdin.sock
+  --stdin-once             close the container's stdin when the first stdin.sock client is done";
 
 /// Which [`OciRuntime`] starts the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,7 @@ pub struct Config {
     pub log_path: Option<PathBuf>,
     pub terminal: bool,
     pub no_stdin: bool,
+    pub stdin_once: bool,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             log_path: None,
             terminal: false,
             no_stdin: false,
+            stdin_once: false,
         };
         while let Some(arg) = argv.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -78,6 +82,7 @@ impl Config {
                 "--log-path" => cfg.log_path = Some(value()?.into()),
                 "--terminal" | "-t" => cfg.terminal = true,
                 "--no-stdin" => cfg.no_stdin = true,
+                "--stdin-once" => cfg.stdin_once = true,
                 "--help" | "-h" => return Err(String::new()),
                 other => return Err(format!("unexpected argument {other:?}")),
             }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod log;
 pub mod state;
+pub mod stdin;
 pub mod time;
 
 use std::fs::File;
@@ -115,8 +116,8 @@ pub struct Shim {
     runtime: Box<dyn OciRuntime>,
     signals: OwnedFd,
     sources: Vec<Source>,
-    /// The write end of the container's stdin pipe, kept open for a later attach.
-    _stdin: Option<OwnedFd>,
+    /// The container's stdin, fed through the stdin socket.
+    stdin: Option<stdin::StdinFeed>,
     log: JsonLog<File>,
     state: ShimState,
     cgroups_path: Option<PathBuf>,
@@ -162,6 +163,14 @@ impl Shim {
         let stdio = prepare_stdio(&cfg)?;
         let console = stdio.console;
         let mut sources = stdio.sources;
+        let stdin = match stdio.stdin {
+            Some(pipe) => Some(
+                stdin::StdinFeed::bind(&cfg.state_dir, pipe, cfg.stdin_once).map_err(|e| {
+                    ShimError::io("listen on", cfg.state_dir.join(stdin::STDIN_SOCKET), e)
+                })?,
+            ),
+            None => None,
+        };
 
         let started = create_and_start(&cfg, runtime.as_ref(), stdio.opts, console.as_ref());
         drop(console);
@@ -198,7 +207,7 @@ impl Shim {
             runtime,
             signals,
             sources,
-            _stdin: stdio.stdin,
+            stdin,
             log: JsonLog::new(log_file),
             state,
             cgroups_path,
@@ -271,13 +280,30 @@ impl Shim {
             pollfds.clear();
             pollfds.push(pollfd(self.signals.as_raw_fd()));
             pollfds.extend(self.sources.iter().map(|s| pollfd(s.fd.as_raw_fd())));
+            let stdin_slots = match &self.stdin {
+                Some(feed) if !self.exited() => feed.poll_slots(),
+                _ => Vec::new(),
+            };
+            pollfds.extend(stdin_slots.iter().map(|&(_, fd, events)| libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            }));
             sys::poll(&mut pollfds, timeout).map_err(ShimError::sys("poll"))?;
+            let first_stdin = 1 + self.sources.len();
+            for (k, (slot, _, _)) in stdin_slots.iter().enumerate() {
+                if pollfds[first_stdin + k].revents != 0 {
+                    if let Some(feed) = &mut self.stdin {
+                        feed.ready(*slot);
+                    }
+                }
+            }
 
             if pollfds[0].revents != 0 {
                 self.handle_signals();
             }
             let mut closed = Vec::new();
-            for (i, pfd) in pollfds[1..].iter().enumerate() {
+            for (i, pfd) in pollfds[1..first_stdin].iter().enumerate() {
                 if pfd.revents != 0 && !self.drain(i, &mut buf) {
                     closed.push(i);
                 }

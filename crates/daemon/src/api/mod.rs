@@ -1,0 +1,23 @@
+//! Docker Engine API handlers: parse the request, call the engine, shape Docker's response.
+
+pub mod containers;
+pub mod images;
+pub mod streams;
+pub mod system;
+pub mod views;
+
+use std::sync::Arc;
+
+use crate::engine::{Daemon, Handle};
+use crate::error::ApiResult;
+
+pub(crate) fn find(daemon: &Arc<Daemon>, id: &str) -> ApiResult<Arc<Handle>> {
+    daemon.find(&percent_decode(id))
+}
+
+/// Path segments arrive percent-encoded (image names with ':' or '@', for instance).
+pub(crate) fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}

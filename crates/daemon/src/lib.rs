@@ -1,0 +1,16 @@
+//! berthd: serves the Docker Engine API on a unix socket and runs containers through
+//! berth-shim. It never forks: every container process is spawned through the shim binary.
+
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod filters;
+pub mod logs;
+pub mod names;
+pub mod server;
+pub mod spec;
+pub mod stream;
+pub mod timefmt;

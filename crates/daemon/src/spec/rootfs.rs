@@ -1,0 +1,183 @@
+//! Reading and writing files inside an untrusted root: every path is resolved with
+//! openat2(RESOLVE_IN_ROOT), so an image's symlink (`/etc -> /host/etc`) cannot lead outside.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+fn openat2(dir: &OwnedFd, rel: &Path, flags: i32, mode: u32) -> std::io::Result<OwnedFd> {
+    let c = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: valid pointers for the duration of the call; the kernel copies `how`.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new fd we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn open_root(root: &Path) -> std::io::Result<OwnedFd> {
+    File::open(root).map(OwnedFd::from)
+}
+
+/// The contents of regular file `rel` inside `root` (at most 16 MiB); None when it does not
+/// exist. Anything but a regular file (a FIFO an image planted would block the read) is an error.
+pub fn read(root: &Path, rel: &str) -> std::io::Result<Option<Vec<u8>>> {
+    let dir = open_root(root)?;
+    match openat2(
+        &dir,
+        Path::new(rel),
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+        0,
+    ) {
+        Ok(fd) => {
+            let file = File::from(fd);
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::other(format!(
+                    "/{rel} is not a regular file"
+                )));
+            }
+            let mut out = Vec::new();
+            file.take(16 << 20).read_to_end(&mut out)?;
+            Ok(Some(out))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Directory `rel` inside the root `root_fd` names, resolved in that root.
+fn open_dir(root_fd: &OwnedFd, rel: &Path) -> std::io::Result<OwnedFd> {
+    if rel.as_os_str().is_empty() {
+        return root_fd.try_clone();
+    }
+    openat2(root_fd, rel, libc::O_DIRECTORY | libc::O_RDONLY, 0)
+}
+
+/// Creates directory `rel` (and its parents) inside `root`. Every component, symlinks included,
+/// is resolved from `root`, so a symlink can redirect the directories only within it.
+pub fn mkdir_all(root: &Path, rel: &str, mode: u32) -> std::io::Result<()> {
+    let root_fd = open_root(root)?;
+    let mut prefix = std::path::PathBuf::new();
+    for part in rel.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if part == ".." {
+            return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+        }
+        let parent = open_dir(&root_fd, &prefix)?;
+        let c = CString::new(part)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: plain mkdirat of one name in a dir fd we own; it never follows a symlink.
+        if unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), mode) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(e);
+            }
+        }
+        prefix.push(part);
+    }
+    open_dir(&root_fd, &prefix).map(drop)
+}
+
+/// Replaces file `rel` inside `root` with `data`. A symlink, FIFO, device or empty directory in
+/// the last component is removed first, so the write lands on a regular file of the layer.
+pub fn write(root: &Path, rel: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let fd = create(root, rel, mode, true)?;
+    File::from(fd).write_all(data)
+}
+
+/// Creates empty file `rel` inside `root` unless a regular file is there already.
+pub fn touch(root: &Path, rel: &str, mode: u32) -> std::io::Result<()> {
+    create(root, rel, mode, false).map(drop)
+}
+
+fn create(root: &Path, rel: &str, mode: u32, truncate: bool) -> std::io::Result<OwnedFd> {
+    let rel = rel.trim_start_matches('/');
+    let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    mkdir_all(root, parent, 0o755)?;
+    let parent_fd = open_dir(&open_root(root)?, Path::new(parent))?;
+    let c =
+        CString::new(name).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: fstatat into a zeroed struct, without following the last component.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let exists = unsafe {
+        libc::fstatat(
+            parent_fd.as_raw_fd(),
+            c.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } == 0;
+    if exists && (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+        let flags = if (st.st_mode & libc::S_IFMT) == libc::S_IFDIR {
+            libc::AT_REMOVEDIR
+        } else {
+            0
+        };
+        // SAFETY: unlinkat of one name in a dir fd we own.
+        if unsafe { libc::unlinkat(parent_fd.as_raw_fd(), c.as_ptr(), flags) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    let flags = if truncate {
+        libc::O_WRONLY | libc::O_TRUNC
+    } else {
+        libc::O_RDONLY
+    };
+    // O_NOFOLLOW: should a symlink appear in between, this fails instead of following it.
+    openat2(
+        &parent_fd,
+        Path::new(name),
+        flags | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        mode,
+    )
+}
+
+/// A symlink `rel` → `target` inside `root`, replacing a file or symlink that is there.
+pub fn symlink(root: &Path, rel: &str, target: &str) -> std::io::Result<()> {
+    let rel = rel.trim_start_matches('/');
+    let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    mkdir_all(root, parent, 0o755)?;
+    let parent_fd = open_dir(&open_root(root)?, Path::new(parent))?;
+    let (t, n) = (
+        CString::new(target).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?,
+        CString::new(name).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?,
+    );
+    // SAFETY: unlinkat on a name in a dir fd we own; a directory there is left alone (and makes
+    // symlinkat fail below).
+    unsafe { libc::unlinkat(parent_fd.as_raw_fd(), n.as_ptr(), 0) };
+    // SAFETY: symlinkat with valid C strings and a dir fd we own.
+    if unsafe { libc::symlinkat(t.as_ptr(), parent_fd.as_raw_fd(), n.as_ptr()) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
