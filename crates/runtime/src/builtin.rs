@@ -265,6 +265,7 @@ impl OciRuntime for Builtin {
             console_socket: console.as_ref().map_or(-1, |c| c.as_raw_fd()),
             gate_dir: gate_dir.as_raw_fd(),
             gate_name: CString::new(EXEC_FIFO).expect("static"),
+            seccomp_cache: Some(&self.root.join(".seccomp")),
         })?;
         let (argv, envp) = plan.exec_arrays();
         let clone_fd = cg.clone_into_fd()?;

@@ -55,6 +55,8 @@ pub struct PlanInputs<'a> {
     /// The state directory (O_PATH) and the name of the exec FIFO in it: the start gate.
     pub gate_dir: c_int,
     pub gate_name: CString,
+    /// Where compiled seccomp programs are kept between containers, if anywhere.
+    pub seccomp_cache: Option<&'a Path>,
 }
 
 pub struct InitPlan {
@@ -198,7 +200,7 @@ impl InitPlan {
         }
         let no_new_privileges = process.no_new_privileges().unwrap_or(false);
         let seccomp = match linux.seccomp() {
-            Some(s) => Some(SeccompProgram::compile(s)?),
+            Some(s) => Some(SeccompProgram::compile_cached(s, inputs.seccomp_cache)?),
             None => None,
         };
 

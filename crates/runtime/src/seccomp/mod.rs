@@ -536,5 +536,7 @@ fn last_errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
+mod cache;
+
 #[cfg(test)]
 mod tests;
