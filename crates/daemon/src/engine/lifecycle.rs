@@ -106,7 +106,9 @@ impl Daemon {
     /// recorded as exited with the runtime's exit code, as Docker does.
     fn spawn_shim(&self, h: &Handle) -> ApiResult<shim::Spawned> {
         let c = h.snapshot();
+        let t0 = std::time::Instant::now();
         let rootfs = self.layers.mount_container(&c.id)?;
+        let mounted = t0.elapsed();
         let bundle = h.dir.join("bundle");
         let runtime = self.config.runtime_path(&c.runtime).ok_or_else(|| {
             ApiError::BadRequest(format!("unknown or invalid runtime name: {}", c.runtime))
@@ -129,6 +131,7 @@ impl Daemon {
             berth_runtime::fsutil::write_atomic_volatile(&bundle.join("config.json"), &json)
                 .map_err(|e| ApiError::internal(format!("write bundle of {}: {e}", c.id)))?;
             let _ = std::fs::remove_file(h.dir.join(berth_runtime::shim::STATE_FILE));
+            let prepared = t0.elapsed();
             let runtime_root = self.runtime_root(&c.runtime);
             let log_path = h.log_path();
             shim::spawn(&ShimArgs {
@@ -144,6 +147,13 @@ impl Daemon {
                 stdin_once: c.config.stdin_once.unwrap_or(false),
             })
             .map_err(|e| ApiError::BadRequest(format!("failed to create task for container: {e}")))
+            .inspect(|_| {
+                tracing::debug!(
+                    "container {}: rootfs mounted in {mounted:?}, spec ready at {prepared:?}, running at {:?}",
+                    c.id,
+                    t0.elapsed()
+                )
+            })
         })();
         if let Err(e) = &attempt {
             let _ = self.layers.unmount_container(&c.id);
@@ -311,27 +321,30 @@ impl Daemon {
         if h.progress().removed {
             return Ok(());
         }
+        // Once "removing" is on disk the container is gone for clients: a daemon that dies
+        // before the files are deleted finishes the job at its next start. So answer now and
+        // delete in the background (`run --rm` waits for this).
         h.update(|c| c.state.status = Status::Removing);
-        let daemon = self.clone();
-        let handle = h.clone();
-        tokio::task::spawn_blocking(move || -> ApiResult<()> {
-            let id = &handle.id;
-            if daemon.layers.container(id).is_ok() {
-                daemon.layers.remove_container(id).map_err(|e| {
-                    handle.update(|c| c.state.status = Status::Dead);
-                    ApiError::internal(format!("removing layers of container {id}: {e}"))
-                })?;
-            }
-            std::fs::remove_dir_all(&handle.dir).map_err(|e| {
-                ApiError::internal(format!("removing {}: {e}", handle.dir.display()))
-            })?;
-            Ok(())
-        })
-        .await
-        .map_err(ApiError::internal)??;
         self.forget(&h.id);
         h.mark_removed();
+        let daemon = self.clone();
+        let handle = h.clone();
+        tokio::task::spawn_blocking(move || daemon.delete_files(&handle));
         Ok(())
+    }
+
+    /// Deletes a removed container's layers and directory.
+    pub(super) fn delete_files(&self, h: &Handle) {
+        let id = &h.id;
+        if self.layers.container(id).is_ok() {
+            if let Err(e) = self.layers.remove_container(id) {
+                tracing::error!("removing layers of container {id}: {e}");
+                return;
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(&h.dir) {
+            tracing::error!("removing {}: {e}", h.dir.display());
+        }
     }
 
     /// Returns a receiver and a future's worth of state to wait on, taken *now* so that a
