@@ -27,11 +27,23 @@ fn berth_runs_lists_logs_and_removes() {
     let out = d.berth(&["run", "--rm", IMAGE, "echo", "hello"]);
     assert_ok(&out, "berth run --rm");
     assert_eq!(stdout(&out), "hello\n");
-    assert_eq!(d.berth(&["run", "--rm", IMAGE, "sh", "-c", "exit 4"]).status.code(), Some(4));
-    assert_eq!(d.berth(&["run", "--rm", IMAGE, "nosuchcmd"]).status.code(), Some(127));
+    assert_eq!(
+        d.berth(&["run", "--rm", IMAGE, "sh", "-c", "exit 4"])
+            .status
+            .code(),
+        Some(4)
+    );
+    assert_eq!(
+        d.berth(&["run", "--rm", IMAGE, "nosuchcmd"]).status.code(),
+        Some(127)
+    );
     let unknown = d.berth(&["run", "--rm", "berth-no-such-image"]);
     assert_eq!(unknown.status.code(), Some(125));
-    assert!(stderr(&unknown).contains("Unable to find image"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("Unable to find image"),
+        "{}",
+        stderr(&unknown)
+    );
 
     let mut child = d
         .berth_cmd(&["run", "-i", "--rm", IMAGE, "cat"])
@@ -39,13 +51,35 @@ fn berth_runs_lists_logs_and_removes() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"piped in\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped in\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "piped in\n");
 
-    let out = d.berth(&["run", "-d", "--name", "bweb", "-l", "k=v", IMAGE, "sh", "-c", "echo up; sleep 1000"]);
+    let out = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "bweb",
+        "-l",
+        "k=v",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo up; sleep 1000",
+    ]);
     assert_ok(&out, "berth run -d");
-    let ps = d.berth(&["ps", "--filter", "label=k=v", "--format", "{{.Names}}|{{.Image}}"]);
+    let ps = d.berth(&[
+        "ps",
+        "--filter",
+        "label=k=v",
+        "--format",
+        "{{.Names}}|{{.Image}}",
+    ]);
     assert_eq!(stdout(&ps).trim(), format!("bweb|{IMAGE}"));
     let dup = d.berth(&["create", "--name", "bweb", IMAGE, "true"]);
     assert_eq!(dup.status.code(), Some(125));
@@ -55,7 +89,12 @@ fn berth_runs_lists_logs_and_removes() {
         (l == "up\n").then_some(l)
     });
     assert!(logs.is_some());
-    let f = stdout(&d.berth(&["inspect", "-f", "{{.State.Status}} {{.Config.Labels.k}}", "bweb"]));
+    let f = stdout(&d.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.Config.Labels.k}}",
+        "bweb",
+    ]));
     assert_eq!(f.trim(), "running v");
     let rm = d.berth(&["rm", "bweb"]);
     assert!(!rm.status.success());

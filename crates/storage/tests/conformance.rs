@@ -2,8 +2,7 @@
 //! directory; the union view; changes and diff; a diff moved between drivers; mount refcounts;
 //! removal. btrfs runs on a loop-mounted btrfs image the test makes.
 
-#[path = "common/loopfs.rs"]
-mod loopfs;
+use berth_testutil::loopfs;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;

@@ -3,6 +3,8 @@
 //! Tests run as root on a busybox-static rootfs. A missing tool is a failure that names the Debian
 //! package to install, never a silent skip.
 
+pub mod loopfs;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

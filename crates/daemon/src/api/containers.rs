@@ -159,3 +159,25 @@ pub fn inspect(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Respon
         req.flag("size"),
     )))
 }
+
+/// `docker diff`: the read-write layer against the init layer, sorted by path.
+pub async fn changes(daemon: &Arc<Daemon>, id: &str) -> ApiResult<Response> {
+    let h = find(daemon, id)?;
+    let d = daemon.clone();
+    let mut changes = tokio::task::spawn_blocking(move || d.layers.container_changes(&h.id))
+        .await
+        .map_err(ApiError::internal)??;
+    changes.sort();
+    let out: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|c| {
+            let kind = match c.kind {
+                berth_storage::ChangeKind::Modified => 0,
+                berth_storage::ChangeKind::Added => 1,
+                berth_storage::ChangeKind::Deleted => 2,
+            };
+            json!({ "Path": c.path, "Kind": kind })
+        })
+        .collect();
+    Ok(body::ok_json(&out))
+}

@@ -86,6 +86,7 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::POST, ["containers", id, "wait"]) => containers::wait(&daemon, id, req).await,
         (&Method::POST, ["containers", id, "attach"]) => containers::attach(&daemon, id, req).await,
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(&daemon, id, req).await,
+        (&Method::GET, ["containers", id, "changes"]) => containers::changes(&daemon, id).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&daemon, id, req),
         (&Method::DELETE, ["containers", id]) => containers::remove(&daemon, id, req).await,
 

@@ -17,6 +17,8 @@ pub struct TestDaemon {
     pub cgroup_parent: String,
     child: Option<Child>,
     log: PathBuf,
+    data_root: PathBuf,
+    storage_driver: Option<String>,
 }
 
 fn target_dir() -> PathBuf {
@@ -42,6 +44,11 @@ pub fn repo_root() -> PathBuf {
 
 impl TestDaemon {
     pub fn start() -> TestDaemon {
+        Self::start_with(None, None)
+    }
+
+    /// A daemon with the given storage driver and data root (default: one in its temp dir).
+    pub fn start_with(storage_driver: Option<&str>, data_root: Option<&Path>) -> TestDaemon {
         berth_testutil::require_root();
         assert!(
             Path::new(DOCKER).is_file(),
@@ -55,12 +62,15 @@ impl TestDaemon {
         let socket = dir.path().join("berth.sock");
         let cgroup_parent = berth_testutil::unique_name("e2e");
         let log = dir.path().join("berthd.log");
+        let data_root = data_root.map_or_else(|| dir.path().join("root"), Path::to_path_buf);
         let mut d = TestDaemon {
             dir,
             socket,
             cgroup_parent,
             child: None,
             log,
+            data_root,
+            storage_driver: storage_driver.map(str::to_string),
         };
         d.spawn();
         d
@@ -72,11 +82,15 @@ impl TestDaemon {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berthd"));
+        if let Some(driver) = &self.storage_driver {
+            cmd.arg("--storage-driver").arg(driver);
+        }
+        let child = cmd
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
             .arg("--data-root")
-            .arg(self.dir.path().join("root"))
+            .arg(&self.data_root)
             .arg("--exec-root")
             .arg(self.dir.path().join("exec"))
             .arg("--cgroup-parent")
@@ -184,7 +198,15 @@ impl Drop for TestDaemon {
             let _ = child.wait();
         }
         // Whatever is still there (a failed test): shims, mounts, cgroups.
-        let root = self.dir.path().to_string_lossy().to_string();
+        self.cleanup_under(&self.data_root.to_string_lossy());
+        self.cleanup_under(&self.dir.path().to_string_lossy());
+        remove_cgroups(&self.cgroup_parent);
+    }
+}
+
+impl TestDaemon {
+    fn cleanup_under(&self, root: &str) {
+        let root = root.to_string();
         if let Ok(entries) = std::fs::read_dir("/proc") {
             for e in entries.flatten() {
                 let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -208,7 +230,6 @@ impl Drop for TestDaemon {
             let c = std::ffi::CString::new(t).unwrap();
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
-        remove_cgroups(&self.cgroup_parent);
     }
 }
 

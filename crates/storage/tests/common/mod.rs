@@ -1,7 +1,5 @@
 //! Helpers shared by the storage crate's integration tests (`mod common;` in a test file).
 #![allow(dead_code)]
 
-pub mod loopfs;
-
 #[allow(unused_imports)]
-pub use loopfs::{FsKind, LoopFs};
+pub use berth_testutil::loopfs::{FsKind, LoopFs};

@@ -5,15 +5,14 @@
 //! dir. Dropping it (also while a test panics) unmounts (lazily if it is busy), detaches the
 //! loop device and removes the files, so `leakcheck` stays clean.
 //!
-//! Use from another test file with `mod common;` and `use common::LoopFs;`.
-#![allow(dead_code)]
+//! Use as `berth_testutil::loopfs::LoopFs`.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use berth_testutil::{require_root, require_tool};
+use crate::{require_root, require_tool};
 
 /// The filesystems a `LoopFs` can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
