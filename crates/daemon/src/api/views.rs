@@ -204,8 +204,14 @@ pub fn list(daemon: &Arc<Daemon>, req: &Request) -> ApiResult<Vec<Value>> {
     filters.validate(LIST_FILTERS)?;
     let all = req.flag("all");
     let limit = req.query_int("limit")?.filter(|l| *l > 0);
-    let mut containers: Vec<Container> = daemon.all().iter().map(|h| h.snapshot()).collect();
-    containers.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+    // Sorted by handle, each record read under its own lock: no copies of whole records.
+    let mut containers = daemon.all();
+    let key = |h: &crate::engine::Handle| {
+        let c = h.lock();
+        (c.created.clone(), c.id.clone())
+    };
+    let mut keyed: Vec<_> = containers.drain(..).map(|h| (key(&h), h)).collect();
+    keyed.sort_by(|a, b| b.0.cmp(&a.0));
 
     let boundary = |key: &str| -> ApiResult<Option<String>> {
         match filters.get(key).first() {
@@ -240,7 +246,8 @@ pub fn list(daemon: &Arc<Daemon>, req: &Request) -> ApiResult<Vec<Value>> {
     let all = all || !filters.get("status").is_empty() || !exited.is_empty();
 
     let mut out = Vec::new();
-    for c in containers {
+    for (_, h) in keyed {
+        let c = h.lock();
         if !all && !c.state.status.is_alive() && c.state.status != Status::Restarting {
             continue;
         }
