@@ -366,3 +366,98 @@ fn twenty_concurrent_runs_succeed() {
     }
     assert_eq!(stdout(&d.docker(&["ps", "-aq"])), "");
 }
+
+#[test]
+fn runc_as_an_external_runtime() {
+    let runc = berth_testutil::require_tool("runc", "runc");
+    let d = TestDaemon::start_with_args(&["--add-runtime", &format!("runc={}", runc.display())]);
+    d.import_busybox(IMAGE);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo via runc",
+    ]);
+    assert_ok(&out, "run --runtime runc");
+    assert_eq!(stdout(&out), "via runc\n");
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            IMAGE,
+            "sh",
+            "-c",
+            "exit 6"
+        ])
+        .status
+        .code(),
+        Some(6)
+    );
+    let unknown = d.docker(&["run", "--rm", "--runtime", "nosuch", IMAGE, "true"]);
+    assert!(
+        stderr(&unknown).contains("unknown or invalid runtime name: nosuch"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn always_containers_come_back_at_daemon_start() {
+    let mut d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    assert_ok(
+        &d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "keeper",
+            "--restart",
+            "always",
+            IMAGE,
+            "sleep",
+            "1000",
+        ]),
+        "run",
+    );
+    assert_ok(&d.docker(&["stop", "-t", "0", "keeper"]), "stop");
+    assert_ok(
+        &d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "lazy",
+            "--restart",
+            "unless-stopped",
+            IMAGE,
+            "sleep",
+            "1000",
+        ]),
+        "run",
+    );
+    assert_ok(&d.docker(&["stop", "-t", "0", "lazy"]), "stop");
+    d.kill9_and_restart();
+    let status = |n: &str| {
+        stdout(&d.docker(&["inspect", "-f", "{{.State.Status}}", n]))
+            .trim()
+            .to_string()
+    };
+    let back = eventually(Duration::from_secs(10), || {
+        (status("keeper") == "running").then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "an always container stayed {}",
+        status("keeper")
+    );
+    assert_eq!(
+        status("lazy"),
+        "exited",
+        "unless-stopped came back after a stop"
+    );
+}

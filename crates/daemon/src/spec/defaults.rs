@@ -122,7 +122,7 @@ pub const MOUNTS: &[(&str, &str, &str, &[&str])] = &[
 pub type DeviceRule = (bool, &'static str, Option<i64>, Option<i64>, &'static str);
 
 /// Device cgroup rules every unprivileged container gets:
-/// Docker's (deny all; null, zero, urandom, random, tty, console; never fuse unless asked) with
+/// Docker's (deny all, which keeps fuse out; null, zero, urandom, random, tty, console) with
 /// what runc adds on its own (mknod of anything, full, ptmx, the ptys, tun), so the builtin
 /// runtime and runc enforce the same list.
 pub const DEVICE_RULES: &[DeviceRule] = &[
@@ -139,7 +139,6 @@ pub const DEVICE_RULES: &[DeviceRule] = &[
     (true, "c", Some(5), Some(2), "rwm"),
     (true, "c", Some(136), None, "rwm"),
     (true, "c", Some(10), Some(200), "rwm"),
-    (false, "c", Some(10), Some(229), "rwm"),
 ];
 
 /// "net_admin", "CAP_NET_ADMIN" or "ALL" as the kernel spells them; unknown names are refused

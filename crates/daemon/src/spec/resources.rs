@@ -819,10 +819,9 @@ mod tests {
         assert!(rules.contains(
             &json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"})
         ));
-        assert_eq!(
-            rules.last().unwrap(),
-            &json!({"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"})
-        );
+        // fuse stays out through the leading deny-all (a later deny would make runc fail on
+        // cgroup v1: it cannot punch a hole in a wildcard allow).
+        assert!(!rules.iter().any(|r| r["minor"] == 229));
 
         let host = HostConfig {
             devices: Some(vec![DeviceMapping {

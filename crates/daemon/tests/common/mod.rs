@@ -19,6 +19,8 @@ pub struct TestDaemon {
     log: PathBuf,
     data_root: PathBuf,
     storage_driver: Option<String>,
+    /// More berthd flags.
+    pub extra_args: Vec<String>,
 }
 
 fn target_dir() -> PathBuf {
@@ -71,8 +73,17 @@ impl TestDaemon {
             log,
             data_root,
             storage_driver: storage_driver.map(str::to_string),
+            extra_args: Vec::new(),
         };
         d.spawn();
+        d
+    }
+
+    /// A daemon started with more flags.
+    pub fn start_with_args(args: &[&str]) -> TestDaemon {
+        let mut d = Self::start();
+        d.extra_args = args.iter().map(|a| a.to_string()).collect();
+        d.kill9_and_restart();
         d
     }
 
@@ -87,6 +98,7 @@ impl TestDaemon {
             cmd.arg("--storage-driver").arg(driver);
         }
         let child = cmd
+            .args(&self.extra_args)
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
             .arg("--data-root")
