@@ -150,6 +150,48 @@ fn load_save_commit_history_and_rmi_conflicts() {
     assert_eq!(history.lines().count(), 6, "{history}");
 }
 
+#[test]
+fn commit_pauses_a_running_container_and_resumes_it() {
+    let d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo live > /live; sleep 1000",
+    ]);
+    assert_ok(&out, "run -d");
+    let id = stdout(&out).trim().to_string();
+    let written = eventually(Duration::from_secs(5), || {
+        stdout(&d.docker(&["diff", "live"]))
+            .contains("A /live")
+            .then_some(())
+    });
+    assert!(written.is_some());
+    assert_ok(
+        &d.docker(&["commit", "live", "berth-live:1"]),
+        "commit of a running container",
+    );
+    let state = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/freezer/{}/{id}/freezer.state",
+        d.cgroup_parent
+    ))
+    .unwrap_or_else(|_| "THAWED".into());
+    assert_eq!(
+        state.trim(),
+        "THAWED",
+        "the container stayed frozen after the commit"
+    );
+    let status = stdout(&d.docker(&["inspect", "-f", "{{.State.Status}}", "live"]));
+    assert_eq!(status.trim(), "running");
+    let check = d.docker(&["run", "--rm", "berth-live:1", "cat", "/live"]);
+    assert_eq!(stdout(&check), "live\n");
+}
+
 struct Dockerd {
     dir: tempfile::TempDir,
     child: Child,

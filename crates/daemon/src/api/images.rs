@@ -305,9 +305,9 @@ pub async fn commit(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
         .query("comment")
         .filter(|a| !a.is_empty())
         .map(str::to_string);
-    // `pause` (Docker's default) is not honoured: pausing needs the cgroup freezer, which comes
-    // with `docker pause` (issue 6). The diff is read from the live read-write layer, so a
-    // container writing meanwhile may leave a file half-written in the image.
+    // As Docker: a running container is frozen (cgroup freezer) while its layer is read,
+    // unless the client asks for pause=false.
+    let pause = req.query("pause").is_none() || req.flag("pause");
     let overrides: Option<Value> = req.json().await?;
     let c = h.snapshot();
     match c.state.status {
@@ -332,8 +332,29 @@ pub async fn commit(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
         "" => None,
         id => Some(id.parse().map_err(ApiError::internal)?),
     };
+    let freeze = (pause && c.state.status == Status::Running)
+        .then(|| format!("{}/{}", daemon.config.cgroup_parent, c.id));
     let d = daemon.clone();
     let id = blocking(move || {
+        let frozen = match &freeze {
+            Some(path) => {
+                let cg = berth_cgroups::open(std::path::Path::new(path))
+                    .and_then(|cg| cg.freeze().map(|()| cg))
+                    .map_err(|e| {
+                        ApiError::internal(format!("pausing {} for the commit: {e}", c.id))
+                    })?;
+                Some(cg)
+            }
+            None => None,
+        };
+        let thaw = |result: ApiResult<Digest>| {
+            if let Some(cg) = &frozen {
+                if let Err(e) = cg.thaw() {
+                    tracing::error!("unpausing container {} after the commit: {e}", c.id);
+                }
+            }
+            result
+        };
         let opts = ops::CommitOptions {
             container_config: runtime,
             author,
@@ -341,7 +362,7 @@ pub async fn commit(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
             changes: Vec::new(),
             created_by,
         };
-        let id = ops::commit(&d.images, &c.id, base.as_ref(), opts)?;
+        let id = thaw(ops::commit(&d.images, &c.id, base.as_ref(), opts).map_err(ApiError::from))?;
         if let Some(t) = &tag {
             d.images.tag(&id, t)?;
         }
