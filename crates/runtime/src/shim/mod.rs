@@ -214,7 +214,10 @@ impl Shim {
             deleted: false,
             cfg,
         };
-        shim.save()?;
+        // "Running" only describes a live process, so it needs no fsync; the final state does.
+        shim.state
+            .save_volatile(&shim.cfg.state_dir)
+            .map_err(|e| ShimError::io("write", shim.cfg.state_dir.join(STATE_FILE), e))?;
         // Don't pin whatever mount the caller ran us from.
         let _ = std::env::set_current_dir("/");
         sys::trim_heap();

@@ -54,6 +54,12 @@ impl ShimState {
         crate::fsutil::write_atomic(&state_dir.join(STATE_FILE), &json)
     }
 
+    /// Like [`ShimState::save`] without the fsyncs, for states a crash makes moot anyway.
+    pub fn save_volatile(&self, state_dir: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("shim state serialises");
+        crate::fsutil::write_atomic_volatile(&state_dir.join(STATE_FILE), &json)
+    }
+
     /// Reads `<state_dir>/shim.json`.
     pub fn load(state_dir: &Path) -> std::io::Result<ShimState> {
         let bytes = std::fs::read(state_dir.join(STATE_FILE))?;
