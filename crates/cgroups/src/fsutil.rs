@@ -228,7 +228,22 @@ pub(crate) fn mkdir_levels(
                 }
                 Err(e) => return Err(e),
             }
-            after(&parent, &cur)?;
+            match after(&parent, &cur) {
+                Ok(()) => {}
+                // A concurrent removal of an empty parent (another container's cleanup) makes
+                // its files vanish (ENOENT) or read as ENODEV mid-way: walk again.
+                Err(e)
+                    if attempts < 5
+                        && e.io_error().is_some_and(|e| {
+                            e.kind() == io::ErrorKind::NotFound
+                                || e.raw_os_error() == Some(libc::ENODEV)
+                        }) =>
+                {
+                    attempts += 1;
+                    continue 'walk;
+                }
+                Err(e) => return Err(e),
+            }
         }
         return Ok(created);
     }
