@@ -47,6 +47,26 @@ fn load_save_commit_history_and_rmi_conflicts() {
     let run = d.docker(&["run", "--rm", "fixture/busybox:2layer"]);
     assert_eq!(stdout(&run), "loaded from a docker archive\n");
 
+    // A broken archive is refused with a clear error and changes nothing.
+    let before = stdout(&d.docker(&["images", "-q", "--no-trunc"]));
+    let junk = d.dir.path().join("junk.tar");
+    std::fs::write(&junk, b"this is not a tar archive at all").unwrap();
+    let bad = d.docker(&["load", "-i", junk.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("archive"), "{}", stderr(&bad));
+    let truncated = d.dir.path().join("truncated.tar");
+    let full = std::fs::read(fixture("docker-save-2layer.tar")).unwrap();
+    std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
+    let bad = d.docker(&["load", "-i", truncated.to_str().unwrap()]);
+    assert!(!bad.status.success(), "a truncated archive loaded");
+    assert_eq!(stdout(&d.docker(&["images", "-q", "--no-trunc"])), before);
+    let bad = d.docker(&["run", "--rm", "-m", "1k", "fixture/busybox:2layer", "true"]);
+    assert!(
+        stderr(&bad).contains("Minimum memory limit allowed is 6MB"),
+        "{}",
+        stderr(&bad)
+    );
+
     // save, remove, load back: the same image.
     let saved = d.dir.path().join("saved.tar");
     assert_ok(

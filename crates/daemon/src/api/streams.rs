@@ -61,7 +61,8 @@ pub async fn logs(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Res
         stderr,
         since: time("since")?,
         until: time("until")?,
-        tail: tail.map(|n| n.max(0) as usize),
+        // A negative tail means "all", as in Docker.
+        tail: tail.and_then(|n| usize::try_from(n).ok()),
         timestamps: req.flag("timestamps"),
         follow: req.flag("follow"),
     };
@@ -103,115 +104,20 @@ pub async fn logs(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Res
     Ok(resp)
 }
 
-/// Forwards entries appended after `offset` until `stop`, then what is left. An inotify
-/// watch on the log wakes it on every write, so output arrives at once while an idle follower
-/// costs nothing.
+/// Forwards entries appended after `offset` until `stop`, then what is left (the log
+/// module's follower, woken by inotify).
 async fn pump(
     path: &std::path::Path,
-    mut offset: u64,
+    offset: u64,
     opts: &LogOptions,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     tty: bool,
     tx: mpsc::Sender<Bytes>,
 ) {
     let mut opts = opts.clone();
     opts.tail = None;
-    let mut watcher = None;
-    loop {
-        if watcher.is_none() {
-            // The log appears when the shim starts the container.
-            watcher = Modified::watch(path).ok();
-        }
-        let ended = *stop.borrow_and_update();
-        match logs::read_from(path, offset, &opts) {
-            Ok((entries, next)) => {
-                offset = next;
-                for e in &entries {
-                    if tx
-                        .send(logs::encode(e, opts.timestamps, tty))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::debug!("following {}: {e}", path.display());
-                return;
-            }
-        }
-        if ended {
-            return;
-        }
-        let tick = std::time::Duration::from_millis(if watcher.is_some() { 1000 } else { 20 });
-        tokio::select! {
-            _ = stop.changed() => {}
-            _ = tx.closed() => return,
-            _ = async {
-                match &watcher {
-                    Some(w) => w.wait().await,
-                    None => std::future::pending().await,
-                }
-            } => {}
-            _ = tokio::time::sleep(tick) => {}
-        }
-    }
-}
-
-/// An inotify watch for writes to one file.
-struct Modified {
-    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
-}
-
-impl Modified {
-    fn watch(path: &std::path::Path) -> std::io::Result<Modified> {
-        use std::os::fd::FromRawFd;
-        use std::os::unix::ffi::OsStrExt;
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        let wd = unsafe {
-            libc::inotify_add_watch(
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                c_path.as_ptr(),
-                libc::IN_MODIFY | libc::IN_CLOSE_WRITE,
-            )
-        };
-        if wd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Modified {
-            // SAFETY: the AsyncFd owns the fd, which stays open and registered only here.
-            fd: unsafe {
-                tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)?
-            },
-        })
-    }
-
-    /// Returns after the next write (events are drained, not parsed).
-    async fn wait(&self) {
-        loop {
-            let Ok(mut guard) = self.fd.readable().await else {
-                return std::future::pending().await;
-            };
-            let mut buf = [0u8; 4096];
-            let n = unsafe {
-                libc::read(
-                    std::os::fd::AsRawFd::as_raw_fd(self.fd.get_ref()),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
-            if n > 0 {
-                return;
-            }
-            guard.clear_ready();
-        }
+    if let Err(e) = logs::follow(path, offset, &opts, stop, &tx, tty).await {
+        tracing::debug!("following {}: {e}", path.display());
     }
 }
 
