@@ -169,8 +169,17 @@ fn stats_are_plausible() {
     g.cg.add_process(c.id() as i32).unwrap();
     release(&mut c);
     g.children.push(c);
-    std::thread::sleep(Duration::from_millis(500));
-    let st = g.cg.stats().unwrap();
+    // Wait for the CPU time rather than a fixed while: on a loaded machine the loop may get
+    // only a sliver of a CPU.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let st = loop {
+        let st = g.cg.stats().unwrap();
+        let used = st.cpu.as_ref().map_or(0, |c| c.usage_total_ns);
+        if used > 100_000_000 || std::time::Instant::now() > deadline {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let cpu = st.cpu.unwrap();
     assert!(cpu.usage_total_ns > 100_000_000, "{cpu:?}");
     assert!(

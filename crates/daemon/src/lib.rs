@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod detach;
 pub mod engine;
 pub mod error;
 pub mod filters;

@@ -219,6 +219,63 @@ pub fn recv_fd(sock: &UnixStream) -> io::Result<OwnedFd> {
     }
 }
 
+/// Sends `fd` with SCM_RIGHTS over `sock`, with `name` as the message's payload (runc's
+/// console-socket protocol names the pty this way).
+pub fn send_fd(sock: &UnixStream, fd: RawFd, name: &[u8]) -> io::Result<()> {
+    let mut payload = name.to_vec();
+    if payload.is_empty() {
+        payload.push(0);
+    }
+    let mut iov = libc::iovec {
+        iov_base: payload.as_mut_ptr().cast(),
+        iov_len: payload.len(),
+    };
+    let mut control = [0u64; 4];
+    // SAFETY: msghdr is plain data; the iovec and control buffers outlive sendmsg, and the
+    // control buffer has room for one cmsghdr with one int.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+        loop {
+            if libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Sets the window size of the terminal behind `fd` (a pty master or slave).
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads the winsize we pass.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) }).map(|_| ())
+}
+
+/// A close-on-exec copy of this process's stdin.
+pub fn dup_stdin() -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd that we own.
+    let fd = check(unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: fd was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Gives freed heap back to the kernel, so an idle shim's resident set stays small.
 pub fn trim_heap() {
     #[cfg(target_env = "gnu")]
@@ -263,26 +320,7 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         let (r, w) = pipe().unwrap();
         // Send `w` the way a runtime sends the pty master.
-        let mut payload = *b"/dev/ptmx";
-        let mut iov = libc::iovec {
-            iov_base: payload.as_mut_ptr().cast(),
-            iov_len: payload.len(),
-        };
-        let mut control = [0u64; 4];
-        // SAFETY: building a one-fd SCM_RIGHTS message over valid buffers.
-        unsafe {
-            let mut msg: libc::msghdr = std::mem::zeroed();
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(4) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), w.as_raw_fd());
-            assert!(libc::sendmsg(a.as_raw_fd(), &msg, 0) > 0);
-        }
+        send_fd(&a, w.as_raw_fd(), b"/dev/ptmx").unwrap();
         drop(w);
         let got = recv_fd(&b).unwrap();
         // SAFETY: writing two bytes from a static buffer.

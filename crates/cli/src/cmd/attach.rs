@@ -22,6 +22,8 @@ pub struct Session {
     pub auto_remove: bool,
     /// Forward signals berth receives to the container (docker's --sig-proxy, non-tty only).
     pub sig_proxy: bool,
+    /// `--detach-keys`, in docker's notation; the daemon watches for them in a tty session.
+    pub detach_keys: Option<String>,
 }
 
 /// Attaches, starts the container with `start` and returns its exit status.
@@ -35,6 +37,11 @@ pub fn run_attached(ctx: &Ctx, s: &Session, start: impl FnOnce() -> Result<()>) 
         // forwarder receives these signals.
         forward_signals(ctx.client.duplicate(), s.id.clone());
     }
+    let follow_size = s.tty && io::stdout().is_terminal();
+    if follow_size {
+        // Also before any thread exists, for the same reason.
+        follow_window_size(ctx.client.duplicate(), s.id.clone());
+    }
     let path = format!("/containers/{}", s.id);
     let hijacked = if s.stdin || s.stdout || s.stderr {
         let mut q = Query::new();
@@ -42,6 +49,9 @@ pub fn run_attached(ctx: &Ctx, s: &Session, start: impl FnOnce() -> Result<()>) 
             .flag("stdin", s.stdin)
             .flag("stdout", s.stdout)
             .flag("stderr", s.stderr);
+        if let Some(keys) = &s.detach_keys {
+            q.add("detachKeys", keys.as_str());
+        }
         Some(ctx.client.hijack("POST", &format!("{path}/attach"), &q)?)
     } else {
         None
@@ -79,8 +89,8 @@ pub fn run_attached(ctx: &Ctx, s: &Session, start: impl FnOnce() -> Result<()>) 
         None
     };
     start()?;
-    if s.tty && io::stdout().is_terminal() {
-        resize(ctx, &s.id);
+    if follow_size {
+        resize(&ctx.client, &s.id);
     }
 
     let Some(h) = hijacked else {
@@ -118,6 +128,12 @@ pub fn run_attached(ctx: &Ctx, s: &Session, start: impl FnOnce() -> Result<()>) 
     let copied = output
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("output thread panicked")));
+    // The daemon ends a terminal session's stream early when the detach keys are typed; the
+    // container then still runs, and berth leaves it running, as docker does. (After an exit
+    // the stream ends only once the exit is recorded, so a running state means a detach.)
+    if s.tty && s.stdin && !waiter.is_finished() && still_running(ctx, &s.id) {
+        return Ok(0);
+    }
     let status = waiter
         .join()
         .unwrap_or(Err(Error::client("wait thread panicked")));
@@ -182,8 +198,38 @@ fn copy_stdin(r: &mut dyn Read, w: &mut dyn Write) -> io::Result<()> {
     }
 }
 
+fn still_running(ctx: &Ctx, id: &str) -> bool {
+    ctx.client
+        .get_json(&format!("/containers/{id}/json"), &Query::new())
+        .map(|v| v.get("State").get("Running").bool())
+        .unwrap_or(false)
+}
+
+/// Resizes the container's terminal whenever ours changes (SIGWINCH), as docker does.
+fn follow_window_size(client: crate::client::Client, id: String) {
+    // SAFETY: sigset manipulation on a local set; pthread_sigmask affects this thread (and the
+    // threads it spawns later).
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGWINCH);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return;
+        }
+        set
+    };
+    thread::spawn(move || loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: sigwait reads the set and writes the signal number.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        resize(&client, &id);
+    });
+}
+
 /// Tells the daemon our terminal size (best effort).
-fn resize(ctx: &Ctx, id: &str) {
+fn resize(client: &crate::client::Client, id: &str) {
     // SAFETY: TIOCGWINSZ fills the winsize we pass.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     if unsafe { libc::ioctl(io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } != 0
@@ -194,9 +240,7 @@ fn resize(ctx: &Ctx, id: &str) {
     let mut q = Query::new();
     q.add("h", ws.ws_row.to_string())
         .add("w", ws.ws_col.to_string());
-    let _ = ctx
-        .client
-        .send("POST", &format!("/containers/{id}/resize"), &q, Body::Empty);
+    let _ = client.send("POST", &format!("/containers/{id}/resize"), &q, Body::Empty);
 }
 
 /// The terminal in raw mode, so keys go straight to the container's tty.

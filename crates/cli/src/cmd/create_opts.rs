@@ -87,6 +87,12 @@ macro_rules! container_flags {
 }
 
 const RUN_FLAGS: &[Flag] = container_flags!(
+    v(
+        None,
+        "detach-keys",
+        "string",
+        "Override the key sequence for detaching a container"
+    ),
     b(
         Some('d'),
         "detach",

@@ -35,6 +35,60 @@ pub const START_SPEC: Spec = Spec {
     stop_at_positional: false,
 };
 
+pub const ATTACH_SPEC: Spec = Spec {
+    command: "berth attach",
+    args: "CONTAINER",
+    about: "Attach local standard input, output, and error streams to a running container",
+    flags: &[
+        v(
+            None,
+            "detach-keys",
+            "string",
+            "Override the key sequence for detaching a container",
+        ),
+        b(None, "no-stdin", "Do not attach STDIN"),
+        b(
+            None,
+            "sig-proxy",
+            "Proxy all received signals to the process (default true)",
+        ),
+    ],
+    aliases: &[],
+    min_args: 1,
+    max_args: Some(1),
+    stop_at_positional: false,
+};
+
+/// `attach`: a session on a running container, ending with its exit status (or 0 on detach).
+pub fn attach(ctx: &Ctx, p: Parsed) -> Result<i32> {
+    let info = ctx
+        .client
+        .get_json(&format!("/containers/{}/json", p.args[0]), &Query::new())?;
+    let state = info.get("State");
+    if !state.get("Running").bool() {
+        return Err(Error::client(
+            "You cannot attach to a stopped container, start it first",
+        ));
+    }
+    if state.get("Paused").bool() {
+        return Err(Error::client(
+            "You cannot attach to a paused container, unpause it first",
+        ));
+    }
+    let config = info.get("Config");
+    let session = Session {
+        id: info.get("Id").str().to_string(),
+        stdin: !p.bool("no-stdin") && config.get("OpenStdin").bool(),
+        stdout: true,
+        stderr: true,
+        tty: config.get("Tty").bool(),
+        auto_remove: false,
+        sig_proxy: p.bool_or("sig-proxy", true),
+        detach_keys: p.value("detach-keys").map(str::to_string),
+    };
+    run_attached(ctx, &session, || Ok(()))
+}
+
 fn env_lookup(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
@@ -67,6 +121,7 @@ pub fn run(ctx: &Ctx, p: Parsed) -> Result<i32> {
         tty: req.tty,
         auto_remove: req.auto_remove,
         sig_proxy: p.bool_or("sig-proxy", true),
+        detach_keys: p.value("detach-keys").map(str::to_string),
     };
     run_attached(ctx, &session, start)
 }
@@ -192,6 +247,7 @@ pub fn start(ctx: &Ctx, p: Parsed) -> Result<i32> {
         tty: config.get("Tty").bool(),
         auto_remove: info.get("HostConfig").get("AutoRemove").bool(),
         sig_proxy: true,
+        detach_keys: p.value("detach-keys").map(str::to_string),
     };
     run_attached(ctx, &session, || start_container(ctx, &id))
 }

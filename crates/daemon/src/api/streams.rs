@@ -1,6 +1,7 @@
-//! Streams out of a container: `logs` (optionally following) and `attach` (hijacked or a
-//! plain streamed response). Both read the json-file log the shim writes, so every reader sees
-//! the same bytes and the shim stays small.
+//! Streams out of a container: `logs` (optionally following) reads the json-file log the shim
+//! writes; `attach` (hijacked or a plain streamed response) gets the live output from the shim
+//! (engine::attach), feeds stdin to it, and in a terminal session watches for the detach keys.
+//! `resize` sets the size of a container's terminal.
 
 use std::sync::Arc;
 
@@ -8,17 +9,19 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, watch};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::find;
+use crate::detach;
+use crate::engine::attach;
 use crate::engine::lifecycle::{wait_for, WaitCondition};
 use crate::engine::{Daemon, Handle, Status};
 use crate::error::{ApiError, ApiResult};
 use crate::logs::{self, LogOptions};
 use crate::server::body::{self, Body, Response};
 use crate::server::Request;
-use crate::stream::{MULTIPLEXED_STREAM, RAW_STREAM};
+use crate::stream::{self, Frame, StreamType, MULTIPLEXED_STREAM, RAW_STREAM};
 
 /// A flag that turns true once the container's current run has ended (or it was removed).
 fn run_ended(h: &Handle) -> watch::Receiver<bool> {
@@ -131,48 +134,79 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
     if stream
         && !matches!(
             status,
-            Status::Created | Status::Running | Status::Restarting
+            Status::Created | Status::Running | Status::Paused | Status::Restarting
         )
     {
         return Err(ApiError::Conflict(
             "You cannot attach to a stopped container, start it first".into(),
         ));
     }
-    let opts = LogOptions {
-        stdout: req.flag("stdout"),
-        stderr: req.flag("stderr"),
+    let (stdout, stderr) = (req.flag("stdout"), req.flag("stderr"));
+    let wanted = stdout || stderr;
+    // Live output: from the shim of the running container, or from the next start's first
+    // byte for a container that has not started yet (`docker run` attaches first).
+    let live = if stream && wanted {
+        let (frames_tx, frames_rx) = mpsc::channel::<Frame>(64);
+        if status.is_alive() {
+            if let Err(e) = attach::subscribe_running(&h, frames_tx).await {
+                // It exited in the meantime: the stream is simply over.
+                tracing::debug!("attaching to container {}: {e}", h.id);
+            }
+        } else {
+            h.add_pending_attach(frames_tx);
+        }
+        Some(frames_rx)
+    } else {
+        None
+    };
+    // With logs=1, what was written before comes first.
+    let past = (req.flag("logs") && wanted).then_some(LogOptions {
+        stdout,
+        stderr,
         since: None,
         until: None,
         tail: None,
         timestamps: false,
-        follow: stream,
-    };
+        follow: false,
+    });
     let path = h.log_path();
-    // Output from now on; with logs=1 what was written before too.
-    let offset = if req.flag("logs") {
-        0
-    } else {
-        std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
-    };
     let stop = run_ended(&h);
     let content_type = if tty { RAW_STREAM } else { MULTIPLEXED_STREAM };
     let (tx, mut rx) = mpsc::channel::<Bytes>(64);
-    let wanted = opts.stdout || opts.stderr;
     tokio::spawn(async move {
-        if wanted {
-            if offset == 0 && !stream {
-                if let Ok(Ok((entries, _))) = {
-                    let (path, opts) = (path.clone(), opts.clone());
-                    tokio::task::spawn_blocking(move || logs::read_entries(&path, &opts)).await
-                } {
-                    for e in &entries {
-                        let _ = tx.send(logs::encode(e, false, tty)).await;
+        if let Some(opts) = past {
+            let read = tokio::task::spawn_blocking(move || logs::read_entries(&path, &opts)).await;
+            if let Ok(Ok((entries, _))) = read {
+                for e in &entries {
+                    if tx.send(logs::encode(e, false, tty)).await.is_err() {
+                        return;
                     }
                 }
-            } else if stream {
-                pump(&path, offset, &opts, stop, tty, tx).await;
             }
-        } else if stream {
+        }
+        if let Some(mut frames) = live {
+            while let Some(frame) = frames.recv().await {
+                let keep = match frame.stream {
+                    StreamType::Stdout => stdout,
+                    StreamType::Stderr => stderr,
+                    _ => false,
+                };
+                if !keep {
+                    continue;
+                }
+                let bytes = if tty {
+                    frame.payload
+                } else {
+                    stream::frame(frame.stream, &frame.payload)
+                };
+                if tx.send(bytes).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if stream {
+            // The stream ends once the exit is recorded (the shim closes its side a moment
+            // earlier), so a client that then asks sees the container stopped.
             let mut stop = stop;
             let _ = stop.wait_for(|s| *s).await;
         }
@@ -184,8 +218,21 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         return Ok(resp);
     }
-    let stdin_feed = (req.flag("stdin") && h.lock().config.open_stdin.unwrap_or(false))
-        .then(|| StdinFeed::new(h.clone()));
+    // Only a terminal session watches for the detach keys, as in Docker: piped input may hold
+    // any bytes.
+    let detach_keys = match req.query("detachKeys").filter(|k| !k.is_empty()) {
+        _ if !tty => None,
+        Some(spec) => {
+            Some(detach::parse_keys(spec).map_err(|e| ApiError::BadRequest(e.to_string()))?)
+        }
+        None => Some(detach::DEFAULT_KEYS.to_vec()),
+    };
+    let detached = Arc::new(Notify::new());
+    let stdin_feed =
+        (req.flag("stdin") && h.lock().config.open_stdin.unwrap_or(false)).then(|| StdinFeed {
+            handle: h.clone(),
+            detach: detach_keys.map(|keys| (detach::Scanner::new(keys), detached.clone())),
+        });
     let on_upgrade = req.on_upgrade();
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -200,7 +247,12 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
         if let Some(feed) = stdin_feed {
             tokio::spawn(feed.run(reader));
         }
-        while let Some(chunk) = rx.recv().await {
+        loop {
+            let chunk = tokio::select! {
+                chunk = rx.recv() => chunk,
+                () = detached.notified() => None,
+            };
+            let Some(chunk) = chunk else { break };
             if writer.write_all(&chunk).await.is_err() {
                 return;
             }
@@ -217,17 +269,15 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
 
 /// Copies an attached client's input into the container's stdin: waits until the container
 /// runs, connects to its shim's stdin socket, copies, and half-closes at the client's EOF (the
-/// shim then closes the container's stdin when StdinOnce is set).
+/// shim then closes the container's stdin when StdinOnce is set). In a terminal session the
+/// detach keys end the attachment instead of reaching the container.
 struct StdinFeed {
     handle: Arc<Handle>,
+    detach: Option<(detach::Scanner, Arc<Notify>)>,
 }
 
 impl StdinFeed {
-    fn new(handle: Arc<Handle>) -> StdinFeed {
-        StdinFeed { handle }
-    }
-
-    async fn run(self, mut client: impl tokio::io::AsyncRead + Unpin) {
+    async fn run(mut self, mut client: impl tokio::io::AsyncRead + Unpin) {
         let mut progress = self.handle.watch();
         let running = progress
             .wait_for(|p| p.status.is_alive() || p.removed || p.exits > 0)
@@ -248,7 +298,60 @@ impl StdinFeed {
             tracing::debug!("container {}: no stdin socket", self.handle.id);
             return;
         };
-        let _ = tokio::io::copy(&mut client, &mut sock).await;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let (bytes, detach) = match &mut self.detach {
+                None => (buf[..n].to_vec(), false),
+                Some((scanner, _)) => match scanner.push(&buf[..n]) {
+                    detach::Scan::Forward(b) => (b, false),
+                    detach::Scan::Detach(b) => (b, true),
+                },
+            };
+            if sock.write_all(&bytes).await.is_err() {
+                break;
+            }
+            if detach {
+                if let Some((_, detached)) = &self.detach {
+                    detached.notify_one();
+                }
+                return;
+            }
+        }
         let _ = sock.shutdown().await;
     }
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: the size of the container's terminal.
+pub async fn resize(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Response> {
+    let h = find(daemon, id)?;
+    let dimension = |name: &str| -> ApiResult<u16> {
+        let v = req.query(name).unwrap_or("");
+        v.parse::<u16>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid value for {name}: {v:?}")))
+    };
+    let (rows, cols) = (dimension("h")?, dimension("w")?);
+    let (tty, status, cid) = {
+        let c = h.lock();
+        (c.tty(), c.state.status, c.id.clone())
+    };
+    if !status.is_alive() {
+        return Err(ApiError::Conflict(format!(
+            "Container {cid} is not running"
+        )));
+    }
+    // Without a terminal there is nothing to size; Docker answers OK as well.
+    if tty {
+        let dir = h.dir.clone();
+        tokio::task::spawn_blocking(move || berth_runtime::shim::pty::resize(&dir, rows, cols))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| {
+                ApiError::Internal(format!("resizing the terminal of container {cid}: {e}"))
+            })?;
+    }
+    Ok(body::empty(StatusCode::OK))
 }

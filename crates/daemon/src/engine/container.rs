@@ -125,6 +125,8 @@ pub struct Handle {
     pub init: Mutex<Option<Arc<std::os::fd::OwnedFd>>>,
     /// The delay before the next restart under a restart policy.
     pub backoff: Mutex<std::time::Duration>,
+    /// Clients attached before the start, waiting for its live output.
+    pending_attach: Mutex<Vec<super::attach::Subscriber>>,
 }
 
 impl Handle {
@@ -143,7 +145,20 @@ impl Handle {
             progress: watch::channel(progress).0,
             init: Mutex::new(None),
             backoff: Mutex::new(super::restart::INITIAL_BACKOFF),
+            pending_attach: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Registers a client for the live output of the next start.
+    pub fn add_pending_attach(&self, subscriber: super::attach::Subscriber) {
+        self.pending_attach
+            .lock()
+            .expect("attach lock")
+            .push(subscriber);
+    }
+
+    pub fn take_pending_attach(&self) -> Vec<super::attach::Subscriber> {
+        std::mem::take(&mut *self.pending_attach.lock().expect("attach lock"))
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Container> {

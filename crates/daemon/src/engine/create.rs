@@ -70,13 +70,6 @@ impl Daemon {
             )));
         }
         check_restart_policy(&host)?;
-        if req.open_stdin.unwrap_or(false) && req.tty.unwrap_or(false) {
-            return Err(ApiError::BadRequest(
-                "unsupported container options OpenStdin with Tty (docker run -it): berth cannot attach a terminal's input yet"
-                    .into(),
-            ));
-        }
-
         let id = random_id();
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {

@@ -134,7 +134,8 @@ impl Daemon {
             let prepared = t0.elapsed();
             let runtime_root = self.runtime_root(&c.runtime);
             let log_path = h.log_path();
-            shim::spawn(&ShimArgs {
+            let attach = super::attach::take_pending(h);
+            let args = ShimArgs {
                 binary: &self.shim_binary,
                 id: &c.id,
                 bundle: &bundle,
@@ -144,8 +145,11 @@ impl Daemon {
                 runtime_root: &runtime_root,
                 terminal: c.tty(),
                 stdin: c.config.open_stdin.unwrap_or(false),
-                stdin_once: c.config.stdin_once.unwrap_or(false),
-            })
+                // A terminal's input is never closed by a leaving client, as in Docker: a
+                // user who detached from `run -it` can attach and type again.
+                stdin_once: c.config.stdin_once.unwrap_or(false) && !c.tty(),
+            };
+            shim::spawn(&args, attach)
             .map_err(|e| ApiError::BadRequest(format!("failed to create task for container: {e}")))
             .inspect(|_| {
                 tracing::debug!(

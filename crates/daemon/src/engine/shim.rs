@@ -40,6 +40,18 @@ pub struct ShimArgs<'a> {
     pub stdin_once: bool,
 }
 
+/// Spawns the shim and waits until it reports the container running (its first stdout line is
+/// the init's PID) or failed (stderr, exit status). `attach`, if given, becomes the shim's stdin:
+/// a socket that receives the container's live output from the first byte on.
+pub fn spawn(args: &ShimArgs, attach: Option<OwnedFd>) -> Result<Spawned, ShimError> {
+    let mut cmd = command(args);
+    match attach {
+        Some(fd) => cmd.arg("--attach-stdin").stdin(Stdio::from(fd)),
+        None => cmd.stdin(Stdio::null()),
+    };
+    wait_running(args, cmd)
+}
+
 /// A shim whose container runs.
 pub struct Spawned {
     pub child: Child,
@@ -60,9 +72,7 @@ pub enum ShimError {
     Start(String),
 }
 
-/// Spawns the shim and waits until it reports the container running (its first stdout line is
-/// the init's PID) or failed (stderr, exit status).
-pub fn spawn(args: &ShimArgs) -> Result<Spawned, ShimError> {
+fn command(args: &ShimArgs) -> Command {
     let mut cmd = Command::new(args.binary);
     cmd.arg("--id")
         .arg(args.id)
@@ -88,8 +98,11 @@ pub fn spawn(args: &ShimArgs) -> Result<Spawned, ShimError> {
     } else if args.stdin_once {
         cmd.arg("--stdin-once");
     }
+    cmd
+}
+
+fn wait_running(args: &ShimArgs, mut cmd: Command) -> Result<Spawned, ShimError> {
     let mut child = cmd
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

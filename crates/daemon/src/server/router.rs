@@ -10,7 +10,7 @@ use hyper::{Method, StatusCode};
 use super::body::{self, Response};
 use super::request::{parse_version, split_version, Request};
 use super::{API_VERSION, MIN_API_VERSION};
-use crate::api::{containers, images, system};
+use crate::api::{containers, images, streams, system};
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
 
@@ -86,6 +86,7 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::POST, ["containers", id, "wait"]) => containers::wait(&daemon, id, req).await,
         (&Method::POST, ["containers", id, "attach"]) => containers::attach(&daemon, id, req).await,
         (&Method::GET, ["containers", id, "logs"]) => containers::logs(&daemon, id, req).await,
+        (&Method::POST, ["containers", id, "resize"]) => streams::resize(&daemon, id, req).await,
         (&Method::GET, ["containers", id, "changes"]) => containers::changes(&daemon, id).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&daemon, id, req),
         (&Method::DELETE, ["containers", id]) => containers::remove(&daemon, id, req).await,

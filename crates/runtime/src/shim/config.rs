@@ -18,7 +18,9 @@ options:
   --terminal               give the container a pty (the spec must set process.terminal)
   --no-stdin               the container's stdin is /dev/null instead of a pipe the shim feeds
                            from <state-dir>/stdin.sock
-  --stdin-once             close the container's stdin when the first stdin.sock client is done";
+  --stdin-once             close the container's stdin when the first stdin.sock client is done
+  --attach-stdin           the shim's stdin is a unix socket: send it the container's live
+                           output, as to clients of <state-dir>/attach.sock";
 
 /// Which [`OciRuntime`] starts the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,8 @@ pub struct Config {
     pub terminal: bool,
     pub no_stdin: bool,
     pub stdin_once: bool,
+    /// The shim's stdin is an attached client's socket.
+    pub attach_stdin: bool,
 }
 
 impl Config {
@@ -55,6 +59,7 @@ impl Config {
             terminal: false,
             no_stdin: false,
             stdin_once: false,
+            attach_stdin: false,
         };
         while let Some(arg) = argv.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -83,6 +88,7 @@ impl Config {
                 "--terminal" | "-t" => cfg.terminal = true,
                 "--no-stdin" => cfg.no_stdin = true,
                 "--stdin-once" => cfg.stdin_once = true,
+                "--attach-stdin" => cfg.attach_stdin = true,
                 "--help" | "-h" => return Err(String::new()),
                 other => return Err(format!("unexpected argument {other:?}")),
             }

@@ -7,8 +7,10 @@
 //! `berth-shim`) points its own stdio at /dev/null once the container runs. SIGTERM and SIGINT
 //! sent to the shim are passed on to the container's init.
 
+pub mod attach;
 pub mod config;
 pub mod log;
+pub mod pty;
 pub mod state;
 pub mod stdin;
 pub mod time;
@@ -118,6 +120,10 @@ pub struct Shim {
     sources: Vec<Source>,
     /// The container's stdin, fed through the stdin socket.
     stdin: Option<stdin::StdinFeed>,
+    /// Hands the pty master to berthd for resizing (containers with a terminal).
+    pty: Option<pty::PtyServer>,
+    /// Live output for attached clients.
+    attach: attach::AttachServer,
     log: JsonLog<File>,
     state: ShimState,
     cgroups_path: Option<PathBuf>,
@@ -163,7 +169,7 @@ impl Shim {
         let stdio = prepare_stdio(&cfg)?;
         let console = stdio.console;
         let mut sources = stdio.sources;
-        let stdin = match stdio.stdin {
+        let mut stdin = match stdio.stdin {
             Some(pipe) => Some(
                 stdin::StdinFeed::bind(&cfg.state_dir, pipe, cfg.stdin_once).map_err(|e| {
                     ShimError::io("listen on", cfg.state_dir.join(stdin::STDIN_SOCKET), e)
@@ -171,6 +177,16 @@ impl Shim {
             ),
             None => None,
         };
+
+        let first_client = if cfg.attach_stdin {
+            let fd = sys::dup_stdin().map_err(ShimError::sys("dup(stdin)"))?;
+            Some(std::os::unix::net::UnixStream::from(fd))
+        } else {
+            None
+        };
+        let attach = attach::AttachServer::bind(&cfg.state_dir, first_client).map_err(|e| {
+            ShimError::io("listen on", cfg.state_dir.join(attach::ATTACH_SOCKET), e)
+        })?;
 
         let started = create_and_start(&cfg, runtime.as_ref(), stdio.opts, console.as_ref());
         drop(console);
@@ -192,8 +208,23 @@ impl Shim {
                 });
             }
         };
+        let mut pty_server = None;
         if let Some(master) = pty {
             sys::set_nonblocking(master.as_raw_fd()).map_err(ShimError::sys("fcntl"))?;
+            let copy = || master.try_clone().map_err(ShimError::sys("dup"));
+            let listen_err =
+                |name: &str, e| ShimError::io("listen on", cfg.state_dir.join(name), e);
+            pty_server = Some(
+                pty::PtyServer::bind(&cfg.state_dir, copy()?)
+                    .map_err(|e| listen_err(pty::PTY_SOCKET, e))?,
+            );
+            if !cfg.no_stdin {
+                // With a terminal, stdin is what is typed into the pty.
+                stdin = Some(
+                    stdin::StdinFeed::bind(&cfg.state_dir, copy()?, cfg.stdin_once)
+                        .map_err(|e| listen_err(stdin::STDIN_SOCKET, e))?,
+                );
+            }
             sources.push(Source {
                 fd: master,
                 stream: Stream::Stdout,
@@ -208,6 +239,8 @@ impl Shim {
             signals,
             sources,
             stdin,
+            pty: pty_server,
+            attach,
             log: JsonLog::new(log_file),
             state,
             cgroups_path,
@@ -243,6 +276,7 @@ impl Shim {
     /// writes the final state. A failure on the way is recorded in the state's `error` too.
     pub fn wait(mut self) -> Result<ShimState, ShimError> {
         let result = self.event_loop();
+        self.attach.finish();
         let result = result.and_then(|()| self.delete());
         if let Err(e) = &result {
             if self.state.error.is_empty() {
@@ -292,7 +326,35 @@ impl Shim {
                 events,
                 revents: 0,
             }));
+            let first_attach = pollfds.len();
+            let attach_slots = self.attach.poll_slots();
+            pollfds.extend(attach_slots.iter().map(|&(_, fd, events)| libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            }));
+            let pty_slot = match &self.pty {
+                Some(server) if !self.exited() => {
+                    pollfds.push(pollfd(server.fd()));
+                    Some(pollfds.len() - 1)
+                }
+                _ => None,
+            };
             sys::poll(&mut pollfds, timeout).map_err(ShimError::sys("poll"))?;
+            if let (Some(i), Some(server)) = (pty_slot, &self.pty) {
+                if pollfds[i].revents != 0 {
+                    server.ready();
+                }
+            }
+            let attach_ready: Vec<(attach::Slot, i16)> = attach_slots
+                .iter()
+                .enumerate()
+                .map(|(k, &(slot, _, _))| (slot, pollfds[first_attach + k].revents))
+                .filter(|&(_, revents)| revents != 0)
+                .collect();
+            if !attach_ready.is_empty() {
+                self.attach.ready(&attach_ready);
+            }
             let first_stdin = 1 + self.sources.len();
             for (k, (slot, _, _)) in stdin_slots.iter().enumerate() {
                 if pollfds[first_stdin + k].revents != 0 {
@@ -342,6 +404,7 @@ impl Shim {
             match sys::read(fd, buf) {
                 Ok(0) => return false,
                 Ok(n) => {
+                    self.attach.broadcast(stream, &buf[..n]);
                     let written = self.log.write(stream, &buf[..n], &time::now());
                     self.log_failed(written);
                 }
