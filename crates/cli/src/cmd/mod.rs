@@ -5,6 +5,8 @@ mod archive;
 mod attach;
 mod common;
 mod container;
+mod cp;
+mod cp_tar;
 mod create_opts;
 mod image;
 mod opt_parsers;
@@ -66,6 +68,8 @@ const TOP: &[Command] = &[
     c("load", &archive::LOAD_SPEC, archive::load),
     c("import", &archive::IMPORT_SPEC, archive::import),
     c("commit", &archive::COMMIT_SPEC, archive::commit),
+    c("cp", &cp::CP_SPEC, cp::cp),
+    c("export", &cp::EXPORT_SPEC, cp::export),
     c("info", &system::INFO_SPEC, system::info),
     c("version", &system::VERSION_SPEC, system::version),
 ];
@@ -90,6 +94,8 @@ const CONTAINER: &[Command] = &[
     c("wait", &container::WAIT_SPEC, container::wait),
     c("prune", &container::PRUNE_SPEC, container::prune),
     c("commit", &archive::COMMIT_SPEC, archive::commit),
+    c("cp", &cp::CP_SPEC, cp::cp),
+    c("export", &cp::EXPORT_SPEC, cp::export),
 ];
 
 const IMAGE: &[Command] = &[
