@@ -212,7 +212,7 @@ fn is_pseudo_fs(fd: RawFd) -> bool {
     if unsafe { libc::fstatfs(fd, sfs.as_mut_ptr()) } < 0 {
         return false;
     }
-    let magic = unsafe { sfs.assume_init() }.f_type as i64;
+    let magic: i64 = unsafe { sfs.assume_init() }.f_type;
     PSEUDO_FS.contains(&magic)
 }
 
