@@ -358,17 +358,9 @@ fn missing_paths_and_bad_archives_get_dockers_errors() {
             stderr(&out)
         );
         // A tar on stdin that is not one: refused, and nothing is written.
-        let mut child = cmd(&d, cli, &["cp", "-", "errs:/tmp"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let mut tar = tar_of(&[("ok-before-garbage", b"data".as_slice())]);
         tar.truncate(512 + 2);
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(&tar).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = cp_stdin(&d, cli, "errs:/tmp", &tar);
         assert!(
             !out.status.success(),
             "{cli:?}: a truncated tar was accepted"
@@ -388,8 +380,16 @@ fn missing_paths_and_bad_archives_get_dockers_errors() {
 
 /// A tar with the given regular files (mode 0644, root-owned).
 fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let entries: Vec<(&str, u8, &str, &[u8])> =
+        files.iter().map(|(n, d)| (*n, b'0', "", *d)).collect();
+    tar_entries(&entries)
+}
+
+/// A tar of (name, type flag, link target, content) entries, written by hand so that it can
+/// hold what no well-behaved tool writes (`..`, links out).
+fn tar_entries(entries: &[(&str, u8, &str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (name, data) in files {
+    for (name, kind, link, data) in entries {
         let mut h = [0u8; 512];
         h[..name.len()].copy_from_slice(name.as_bytes());
         let octal = |v: u64, w: usize| format!("{v:0w$o}\0", w = w - 1).into_bytes();
@@ -399,7 +399,8 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
         h[124..136].copy_from_slice(&octal(data.len() as u64, 12));
         h[136..148].copy_from_slice(&octal(0, 12));
         h[148..156].copy_from_slice(b"        ");
-        h[156] = b'0';
+        h[156] = *kind;
+        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
         h[257..263].copy_from_slice(b"ustar\0");
         h[263..265].copy_from_slice(b"00");
         let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
@@ -410,6 +411,75 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     }
     out.resize(out.len() + 1024, 0);
     out
+}
+
+fn cp_stdin(d: &TestDaemon, cli: Cli, dst: &str, tar: &[u8]) -> Output {
+    let mut child = cmd(d, cli, &["cp", "-", dst])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(tar).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn hostile_archives_stay_in_the_destination() {
+    let d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    ok(
+        &d,
+        Cli::Docker,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "hostile",
+            IMAGE,
+            "sh",
+            "-c",
+            "mkdir -p /dst /c && ln -s / /c/root && touch /c/ready && sleep 1000",
+        ],
+    );
+    wait_for_file(&d, Cli::Docker, "hostile", "/c/ready");
+    let unique = format!("berth-cp-hostile-{}", std::process::id());
+    for cli in CLIS {
+        // `..` climbing out: refused as a whole, nothing written.
+        let climb = format!("../../{unique}");
+        let tar = tar_entries(&[
+            ("first", b'0', "", b"1".as_slice()),
+            (&climb, b'0', "", b"x".as_slice()),
+        ]);
+        let out = cp_stdin(&d, cli, "hostile:/dst", &tar);
+        assert!(!out.status.success(), "{cli:?}: '..' accepted");
+        assert!(
+            stderr(&out).contains("climbs out"),
+            "{cli:?}: {}",
+            stderr(&out)
+        );
+        assert!(!run(&d, cli, &["cp", "hostile:/dst/first", "-"])
+            .status
+            .success());
+        // A symlink to / in the tar, then a file through it: it lands under the destination.
+        let through = format!("up/{unique}");
+        let tar = tar_entries(&[
+            ("up", b'2', "/", b"".as_slice()),
+            (&through, b'0', "", b"contained".as_slice()),
+        ]);
+        let out = cp_stdin(&d, cli, "hostile:/c/root/dst", &tar);
+        assert_ok(&out, "a tar with a symlink to /");
+        assert!(
+            !Path::new("/").join(&unique).exists(),
+            "{cli:?}: wrote on the host's /"
+        );
+        let inside = run(&d, cli, &["cp", &format!("hostile:/dst/{unique}"), "-"]);
+        assert_ok(&inside, "the file written through the tar's symlink");
+        assert!(!run(&d, cli, &["cp", &format!("hostile:/{unique}"), "-"])
+            .status
+            .success());
+    }
 }
 
 #[test]
