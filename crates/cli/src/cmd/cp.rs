@@ -118,8 +118,7 @@ struct Options {
     follow: bool,
 }
 
-fn archive_query(c: &str, path: &str) -> Query {
-    let _ = c;
+fn archive_query(path: &str) -> Query {
     let mut q = Query::new();
     q.add("path", path);
     q
@@ -129,7 +128,7 @@ fn stat(ctx: &Ctx, c: &str, path: &str) -> Result<PathStat> {
     let resp = check(ctx.client.send(
         "HEAD",
         &format!("/containers/{}/archive", crate::client::escape(c)),
-        &archive_query(c, path),
+        &archive_query(path),
         Body::Empty,
     )?);
     match resp {
@@ -271,7 +270,7 @@ fn from_container(ctx: &Ctx, c: &str, path: &str, local: &str, opts: &Options) -
     let resp = ctx.client.call(
         "GET",
         &format!("/containers/{}/archive", crate::client::escape(c)),
-        &archive_query(c, &src),
+        &archive_query(&src),
         Body::Empty,
     )?;
     let st = decode_stat(resp.head.header("x-docker-container-path-stat"))?;
