@@ -29,6 +29,10 @@ pub enum StorageError {
     Archive(String),
     #[error("layer archive entry {path:?}: {reason}")]
     UnsafeEntry { path: String, reason: String },
+    /// Extraction would replace a directory with a non-directory or the reverse, and the caller
+    /// asked not to.
+    #[error("{0}")]
+    Overwrite(String),
     #[error("mount overlay at {path}: {reason}")]
     Mount { path: PathBuf, reason: String },
     #[error("layer {id:?} would have {depth} layers below it; overlay allows at most {max}")]

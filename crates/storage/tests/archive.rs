@@ -72,7 +72,15 @@ impl Tar {
 }
 
 fn apply(target: &Path, tar: &[u8], whiteouts: Whiteouts) -> u64 {
-    apply_layer(target, &mut &tar[..], &ApplyOptions { whiteouts }).unwrap()
+    apply_layer(
+        target,
+        &mut &tar[..],
+        &ApplyOptions {
+            whiteouts,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn cpath(p: &Path) -> CString {

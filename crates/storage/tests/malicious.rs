@@ -165,7 +165,14 @@ impl Fixture {
     }
 
     fn apply_with(&self, tar: &[u8], whiteouts: Whiteouts) -> Result<u64, StorageError> {
-        let result = apply_layer(&self.target, &mut &tar[..], &ApplyOptions { whiteouts });
+        let result = apply_layer(
+            &self.target,
+            &mut &tar[..],
+            &ApplyOptions {
+                whiteouts,
+                ..Default::default()
+            },
+        );
         self.assert_untouched();
         result
     }

@@ -130,7 +130,7 @@ pub fn save(ctx: &Ctx, p: Parsed) -> Result<i32> {
 
 /// Writes through a temporary file renamed into place, so a failed save leaves no partial
 /// archive under the requested name (docker does the same).
-fn copy_to_file(r: &mut dyn Read, path: &Path) -> Result<()> {
+pub(super) fn copy_to_file(r: &mut dyn Read, path: &Path) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

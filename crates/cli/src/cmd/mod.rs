@@ -5,6 +5,8 @@ mod archive;
 mod attach;
 mod common;
 mod container;
+mod cp;
+mod cp_tar;
 mod create_opts;
 mod image;
 mod opt_parsers;
@@ -67,6 +69,8 @@ const TOP: &[Command] = &[
     c("load", &archive::LOAD_SPEC, archive::load),
     c("import", &archive::IMPORT_SPEC, archive::import),
     c("commit", &archive::COMMIT_SPEC, archive::commit),
+    c("cp", &cp::CP_SPEC, cp::cp),
+    c("export", &cp::EXPORT_SPEC, cp::export),
     c("info", &system::INFO_SPEC, system::info),
     c("version", &system::VERSION_SPEC, system::version),
 ];
@@ -92,6 +96,8 @@ const CONTAINER: &[Command] = &[
     c("wait", &container::WAIT_SPEC, container::wait),
     c("prune", &container::PRUNE_SPEC, container::prune),
     c("commit", &archive::COMMIT_SPEC, archive::commit),
+    c("cp", &cp::CP_SPEC, cp::cp),
+    c("export", &cp::EXPORT_SPEC, cp::export),
 ];
 
 const IMAGE: &[Command] = &[

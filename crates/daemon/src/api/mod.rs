@@ -1,5 +1,6 @@
 //! Docker Engine API handlers: parse the request, call the engine, shape Docker's response.
 
+pub mod archive;
 pub mod containers;
 pub mod images;
 pub mod streams;

@@ -1,6 +1,7 @@
 //! The engine: the stores, the container index and the container state machine. Lifecycle
 //! work that touches files runs on blocking threads; the index is behind short locks.
 
+pub mod archive;
 pub mod attach;
 pub mod container;
 pub mod create;

@@ -10,7 +10,7 @@ use hyper::{Method, StatusCode};
 use super::body::{self, Response};
 use super::request::{parse_version, split_version, Request};
 use super::{API_VERSION, MIN_API_VERSION};
-use crate::api::{containers, images, streams, system};
+use crate::api::{archive, containers, images, streams, system};
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
 
@@ -89,6 +89,10 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::POST, ["containers", id, "resize"]) => streams::resize(&daemon, id, req).await,
         (&Method::GET, ["containers", id, "changes"]) => containers::changes(&daemon, id).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&daemon, id, req),
+        (&Method::HEAD, ["containers", id, "archive"]) => archive::stat(&daemon, id, req).await,
+        (&Method::GET, ["containers", id, "archive"]) => archive::get(&daemon, id, req).await,
+        (&Method::PUT, ["containers", id, "archive"]) => archive::put(&daemon, id, req).await,
+        (&Method::GET, ["containers", id, "export"]) => archive::export(&daemon, id).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(&daemon, id, req).await,
 
         (&Method::GET, ["images", "json"]) => images::list(&daemon, req),

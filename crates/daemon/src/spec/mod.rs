@@ -12,7 +12,7 @@ mod merge;
 mod resources;
 mod rootfs;
 mod seccomp;
-mod user;
+pub(crate) mod user;
 mod validate;
 
 use std::path::Path;

@@ -118,6 +118,15 @@ fn unsafe_entry(raw: &[u8], reason: impl Into<String>) -> StorageError {
 pub(super) fn apply(target: &Path, layer: &mut dyn Read, opts: &ApplyOptions) -> Result<u64> {
     let root = sys::open_dir_path(target)
         .map_err(|e| StorageError::io("open layer directory", target, e))?;
+    apply_at(root, target, layer, opts)
+}
+
+pub(super) fn apply_at(
+    root: OwnedFd,
+    target: &Path,
+    layer: &mut dyn Read,
+    opts: &ApplyOptions,
+) -> Result<u64> {
     let openat2 = match sys::openat2_in_root(root.as_raw_fd(), c".") {
         Ok(_) => true,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => false,
@@ -148,6 +157,42 @@ pub(super) fn apply(target: &Path, layer: &mut dyn Read, opts: &ApplyOptions) ->
         ))
     })?;
     Ok(applier.bytes)
+}
+
+pub(super) fn check(input: &mut dyn Read) -> Result<u64> {
+    use tar::EntryType as T;
+    let mut archive = tar::Archive::new(input);
+    let mut count = 0;
+    for entry in archive.entries().map_err(tar_error)? {
+        let mut entry = entry.map_err(tar_error)?;
+        let raw = entry.path_bytes().into_owned();
+        let kind = entry.header().entry_type();
+        clean_path(&raw).map_err(|reason| unsafe_entry(&raw, reason))?;
+        if kind == T::Link {
+            let link = entry
+                .link_name_bytes()
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
+            clean_path(&link)
+                .map_err(|reason| unsafe_entry(&raw, format!("hardlink target: {reason}")))?;
+        }
+        let expected = entry.size();
+        let read = io::copy(&mut entry, &mut io::sink()).map_err(|e| {
+            StorageError::Archive(format!(
+                "reading {} from the tar: {}",
+                show(&raw),
+                printable(&e.to_string())
+            ))
+        })?;
+        if read != expected {
+            return Err(StorageError::Archive(format!(
+                "tar is truncated: {} has {read} of {expected} bytes",
+                show(&raw)
+            )));
+        }
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// An error message with archive bytes in it, made printable and short.
@@ -270,6 +315,22 @@ impl Applier<'_> {
         match existing {
             None => Ok(false),
             Some(st) if keep_dir && sys::is_dir(&st) => Ok(true),
+            Some(st) if self.opts.no_overwrite_dir_non_dir && keep_dir != sys::is_dir(&st) => {
+                let what = if keep_dir {
+                    "cannot overwrite non-directory"
+                } else {
+                    "cannot overwrite directory"
+                };
+                let with = if keep_dir {
+                    "with directory"
+                } else {
+                    "with non-directory"
+                };
+                Err(StorageError::Overwrite(format!(
+                    "{what} {:?} {with}",
+                    Path::new("/").join(rel)
+                )))
+            }
             Some(_) => {
                 sys::remove_all_at(dir.as_raw_fd(), name).map_err(|e| self.io("remove", rel, e))?;
                 self.forget(rel);
@@ -308,14 +369,19 @@ impl Applier<'_> {
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
         let name_bytes = name.as_bytes();
 
+        let layer = self.opts.whiteouts != Whiteouts::Keep;
         // aufs bookkeeping (`.wh..wh.plnk/…`, `.wh..wh.aufs`) is not content.
-        if parent
-            .iter()
-            .any(|c| c.as_bytes().starts_with(WHITEOUT_META_PREFIX.as_bytes()))
+        if layer
+            && parent
+                .iter()
+                .any(|c| c.as_bytes().starts_with(WHITEOUT_META_PREFIX.as_bytes()))
         {
             return Ok(());
         }
-        if let Some(rest) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        if let Some(rest) = name_bytes
+            .strip_prefix(WHITEOUT_PREFIX.as_bytes())
+            .filter(|_| layer)
+        {
             if name_bytes == WHITEOUT_OPAQUE.as_bytes() {
                 return self.opaque(&parent);
             }
@@ -486,6 +552,7 @@ impl Applier<'_> {
             }
         }
         let atime = atime.unwrap_or(mtime);
+        let (uid, gid) = self.opts.chown.unwrap_or((uid, gid));
         Ok(Meta {
             mode,
             uid,
@@ -626,7 +693,7 @@ impl Applier<'_> {
         let rel = parent.join(name);
         let cname = sys::cname(name).map_err(|e| self.io("whiteout", &rel, e))?;
         match self.opts.whiteouts {
-            Whiteouts::Apply => {
+            Whiteouts::Apply | Whiteouts::Keep => {
                 let dir = match self.open_dir(parent) {
                     Ok(dir) => dir,
                     // Nothing there to delete.
@@ -657,7 +724,7 @@ impl Applier<'_> {
 
     fn opaque(&mut self, dir_rel: &Path) -> Result<()> {
         match self.opts.whiteouts {
-            Whiteouts::Apply => {
+            Whiteouts::Apply | Whiteouts::Keep => {
                 let dir = match self.open_dir(dir_rel) {
                     Ok(dir) => dir,
                     Err(e)

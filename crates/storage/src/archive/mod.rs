@@ -32,11 +32,18 @@ pub enum Whiteouts {
     /// The target is an overlay upper dir: write overlay's own markers (a 0/0 character device
     /// for a deleted name, `trusted.overlay.opaque=y` on an opaque directory).
     Overlay,
+    /// The tar is not a layer (`docker cp`): `.wh.` names are ordinary files.
+    Keep,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
     pub whiteouts: Whiteouts,
+    /// Refuse to replace a directory with a non-directory or the reverse (docker cp's
+    /// `noOverwriteDirNonDir`), instead of removing what is there.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Own every extracted entry by this uid:gid instead of the tar's (docker cp's `copyUIDGID`).
+    pub chown: Option<(u32, u32)>,
 }
 
 /// docker diff's A, C, D.
@@ -63,6 +70,25 @@ pub struct Change {
 /// partly written, and the caller discards it.
 pub fn apply_layer(target: &Path, layer: &mut dyn Read, opts: &ApplyOptions) -> Result<u64> {
     apply::apply(target, layer, opts)
+}
+
+/// Like [`apply_layer`], into the directory `target` already opened (for instance through
+/// openat2 inside a container's root); `label` names it in errors.
+pub fn apply_layer_at(
+    target: std::os::fd::OwnedFd,
+    label: &Path,
+    layer: &mut dyn Read,
+    opts: &ApplyOptions,
+) -> Result<u64> {
+    apply::apply_at(target, label, layer, opts)
+}
+
+/// Reads a whole uncompressed tar and checks it without writing anything: every header parses,
+/// every entry has all its bytes, and no name or hardlink target climbs out with `..`. Returns
+/// the number of entries. Used before extracting a tar that is not a layer (docker cp), so a
+/// broken archive leaves nothing half written.
+pub fn check_tar(input: &mut dyn Read) -> Result<u64> {
+    apply::check(input)
 }
 
 /// Compares `layer` with `parent` (None: an empty tree) entry by entry, sorted by path.

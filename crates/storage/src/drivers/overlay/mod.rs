@@ -400,6 +400,7 @@ impl Driver for Overlay {
         if self.native(id, parent)? {
             let opts = ApplyOptions {
                 whiteouts: Whiteouts::Overlay,
+                ..Default::default()
             };
             return archive::apply_layer(&self.diff_dir(id), input, &opts);
         }
@@ -409,6 +410,7 @@ impl Driver for Overlay {
             input,
             &ApplyOptions {
                 whiteouts: Whiteouts::Apply,
+                ..Default::default()
             },
         );
         self.put(id)?;
