@@ -73,6 +73,13 @@ impl Daemon {
 
     /// Starts the container; the caller holds its op lock.
     pub(super) async fn start_locked(self: &Arc<Self>, h: &Arc<Handle>) -> ApiResult<()> {
+        // Overlaps the kernel's wait before the first cgroup move with the shim's spawn (see
+        // berth_cgroups::prime_attach); the result changes nothing, so it is not awaited.
+        tokio::task::spawn_blocking(|| {
+            if let Err(e) = berth_cgroups::prime_attach() {
+                tracing::debug!("priming the cgroup migration lock: {e}");
+            }
+        });
         let daemon = self.clone();
         let handle = h.clone();
         let spawned = tokio::task::spawn_blocking(move || daemon.spawn_shim(&handle))
