@@ -104,3 +104,42 @@ fn berth_runs_lists_logs_and_removes() {
     let images = stdout(&d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
     assert_eq!(images.trim(), IMAGE);
 }
+
+#[test]
+fn diff_and_rename_match_docker() {
+    let d = TestDaemon::start();
+    import(&d);
+    let out = d.berth(&[
+        "run",
+        "--name",
+        "changer",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo new > /added; echo more >> /etc/group; rm /bin/ls",
+    ]);
+    assert_ok(&out, "run the changing container");
+    let lines = |out: &std::process::Output| {
+        let mut l: Vec<String> = stdout(out).lines().map(str::to_string).collect();
+        l.sort();
+        l
+    };
+    let berth = lines(&d.berth(&["diff", "changer"]));
+    for want in ["A /added", "C /etc/group", "D /bin/ls", "C /etc", "C /bin"] {
+        assert!(berth.iter().any(|l| l == want), "{want} missing: {berth:?}");
+    }
+    assert_eq!(berth, lines(&d.docker(&["diff", "changer"])));
+
+    assert_ok(&d.berth(&["rename", "changer", "changed"]), "berth rename");
+    let names = d.docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(stdout(&names).trim(), "changed");
+    let taken = d.berth(&["run", "--name", "other", IMAGE, "true"]);
+    assert_ok(&taken, "run other");
+    let clash = d.berth(&["rename", "changed", "other"]);
+    assert_eq!(clash.status.code(), Some(125));
+    assert!(
+        stderr(&clash).contains("is already in use by container"),
+        "{}",
+        stderr(&clash)
+    );
+}

@@ -3,6 +3,7 @@
 
 mod archive;
 mod attach;
+mod changes;
 mod common;
 mod container;
 mod cp;
@@ -53,6 +54,8 @@ const TOP: &[Command] = &[
     c("create", &create_opts::CREATE_SPEC, run::create),
     c("start", &run::START_SPEC, run::start),
     c("attach", &run::ATTACH_SPEC, run::attach),
+    c("diff", &changes::DIFF_SPEC, changes::diff),
+    c("rename", &changes::RENAME_SPEC, changes::rename),
     c("stop", &container::STOP_SPEC, container::stop),
     c("kill", &container::KILL_SPEC, container::kill),
     c("restart", &container::RESTART_SPEC, container::restart),
@@ -82,6 +85,9 @@ const CONTAINER: &[Command] = &[
     c("run", &create_opts::RUN_SPEC, run::run),
     c("create", &create_opts::CREATE_SPEC, run::create),
     c("start", &run::START_SPEC, run::start),
+    c("attach", &run::ATTACH_SPEC, run::attach),
+    c("diff", &changes::DIFF_SPEC, changes::diff),
+    c("rename", &changes::RENAME_SPEC, changes::rename),
     c("attach", &run::ATTACH_SPEC, run::attach),
     c("stop", &container::STOP_SPEC, container::stop),
     c("kill", &container::KILL_SPEC, container::kill),
