@@ -7,9 +7,11 @@ mod common;
 mod container;
 mod create_opts;
 mod image;
+mod ops;
 mod opt_parsers;
 mod ps;
 mod run;
+mod stats;
 mod system;
 
 use std::io::Write;
@@ -68,6 +70,12 @@ const TOP: &[Command] = &[
     c("commit", &archive::COMMIT_SPEC, archive::commit),
     c("info", &system::INFO_SPEC, system::info),
     c("version", &system::VERSION_SPEC, system::version),
+    c("stats", &stats::STATS_SPEC, stats::stats),
+    c("top", &ops::TOP_SPEC, ops::top),
+    c("pause", &ops::PAUSE_SPEC, ops::pause),
+    c("unpause", &ops::UNPAUSE_SPEC, ops::unpause),
+    c("update", &ops::UPDATE_SPEC, ops::update),
+    c("port", &ops::PORT_SPEC, ops::port),
 ];
 
 const CONTAINER: &[Command] = &[
@@ -90,6 +98,12 @@ const CONTAINER: &[Command] = &[
     c("wait", &container::WAIT_SPEC, container::wait),
     c("prune", &container::PRUNE_SPEC, container::prune),
     c("commit", &archive::COMMIT_SPEC, archive::commit),
+    c("stats", &stats::STATS_SPEC, stats::stats),
+    c("top", &ops::TOP_SPEC, ops::top),
+    c("pause", &ops::PAUSE_SPEC, ops::pause),
+    c("unpause", &ops::UNPAUSE_SPEC, ops::unpause),
+    c("update", &ops::UPDATE_SPEC, ops::update),
+    c("port", &ops::PORT_SPEC, ops::port),
 ];
 
 const IMAGE: &[Command] = &[
