@@ -302,14 +302,17 @@ pub fn port(ctx: &Ctx, p: Parsed) -> Result<i32> {
     };
     if let Some(want) = p.args.get(1) {
         let (number, proto) = want.split_once('/').unwrap_or((want, "tcp"));
+        let proto = if proto.is_empty() { "tcp" } else { proto };
         if number.parse::<u16>().is_err() {
-            return Err(fail(format!("Error: invalid port number: {number}")));
-        }
-        let key = format!("{number}/{proto}");
-        let bindings = ports.get(&key).items();
-        if bindings.is_empty() {
             return Err(fail(format!(
-                "Error: No public port '{key}' published for {name}"
+                "Error: invalid port ({number}): strconv.ParseUint: parsing {number:?}: invalid syntax"
+            )));
+        }
+        let bindings = ports.get(&format!("{number}/{proto}")).items();
+        if bindings.is_empty() {
+            // As docker: the port as the user wrote it.
+            return Err(fail(format!(
+                "Error: No public port '{want}' published for {name}"
             )));
         }
         for b in bindings {
