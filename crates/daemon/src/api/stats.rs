@@ -163,11 +163,17 @@ fn memory_json(s: &Sample) -> Value {
     v
 }
 
-fn blkio_json() -> Value {
-    // berth's cgroup stats do not read blkio/io yet: empty lists, as Docker shows for a
-    // container without block I/O.
+fn blkio_json(s: Option<&Sample>) -> Value {
+    let entries = s.and_then(|s| s.cgroup.blkio.as_ref()).map(|b| {
+        b.io_service_bytes
+            .iter()
+            .map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}))
+            .collect::<Vec<_>>()
+    });
+    // Only the byte counters are read; Docker too leaves the others null on cgroup v2.
     json!({
-        "io_service_bytes_recursive": null, "io_serviced_recursive": null,
+        "io_service_bytes_recursive": entries.filter(|e| !e.is_empty()),
+        "io_serviced_recursive": null,
         "io_queue_recursive": null, "io_service_time_recursive": null,
         "io_wait_time_recursive": null, "io_merged_recursive": null,
         "io_time_recursive": null, "sectors_recursive": null,
@@ -191,7 +197,7 @@ pub fn stats_json(name: &str, id: &str, sample: Option<&Sample>, pre: Option<&Sa
         "read": sample.map_or(ZERO_TIME, |s| s.read.as_str()),
         "preread": pre.map_or(ZERO_TIME, |s| s.read.as_str()),
         "pids_stats": pids,
-        "blkio_stats": blkio_json(),
+        "blkio_stats": blkio_json(sample),
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": cpu_json(sample),
@@ -285,7 +291,7 @@ pub async fn stats(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_cgroups::{CpuStats, MemoryStats, PidsStats};
+    use berth_cgroups::{BlkioEntry, BlkioStats, CpuStats, MemoryStats, PidsStats};
 
     fn sample(total: u64, system: u64, limit: Option<u64>) -> Sample {
         Sample {
@@ -306,6 +312,14 @@ mod tests {
                 pids: Some(PidsStats {
                     current: 3,
                     limit: None,
+                }),
+                blkio: Some(BlkioStats {
+                    io_service_bytes: vec![BlkioEntry {
+                        major: 8,
+                        minor: 0,
+                        op: "Read".into(),
+                        value: 4096,
+                    }],
                 }),
             },
             system_ns: system,
@@ -344,6 +358,10 @@ mod tests {
         assert_eq!(v["memory_stats"]["limit"], 500);
         assert_eq!(v["memory_stats"]["stats"]["total_inactive_file"], 10);
         assert_eq!(v["pids_stats"], json!({"current": 3}));
+        assert_eq!(
+            v["blkio_stats"]["io_service_bytes_recursive"],
+            json!([{"major": 8, "minor": 0, "op": "Read", "value": 4096}])
+        );
         assert_eq!(v["preread"], "2024-01-01T00:00:01.000000000Z");
         let v = stats_json("web", "abc", Some(&a), None);
         assert_eq!(v["memory_stats"]["limit"], 1000);
