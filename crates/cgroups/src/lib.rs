@@ -19,6 +19,7 @@
 //! All file access is relative to a root (`/` on a real host), so the managers can be tested on
 //! a fake tree: see [`Options`].
 
+mod blkio;
 mod error;
 mod fsutil;
 mod mountinfo;
@@ -46,7 +47,7 @@ pub use oci_spec::runtime::LinuxResources;
 pub use path::parse_cgroups_path;
 pub use prime::prime_attach;
 pub use resources::{blkio_weight_to_io_weight, shares_to_weight};
-pub use stats::{CpuStats, FreezerState, MemoryStats, PidsStats, Stats};
+pub use stats::{BlkioEntry, BlkioStats, CpuStats, FreezerState, MemoryStats, PidsStats, Stats};
 pub use v1::V1Manager;
 pub use v2::V2Manager;
 

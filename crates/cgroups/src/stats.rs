@@ -8,6 +8,7 @@ pub struct Stats {
     pub memory: Option<MemoryStats>,
     pub cpu: Option<CpuStats>,
     pub pids: Option<PidsStats>,
+    pub blkio: Option<BlkioStats>,
 }
 
 /// Memory usage in bytes.
@@ -54,4 +55,19 @@ pub enum FreezerState {
     /// Freezing requested but not all tasks are frozen yet.
     Freezing,
     Frozen,
+}
+
+/// Bytes read and written per device, as the kernel counts them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlkioStats {
+    pub io_service_bytes: Vec<BlkioEntry>,
+}
+
+/// One counter: v1 ops are "Read", "Write", "Sync", "Async", "Discard"; v2 "read", "write".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlkioEntry {
+    pub major: u64,
+    pub minor: u64,
+    pub op: String,
+    pub value: u64,
 }

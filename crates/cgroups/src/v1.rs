@@ -562,6 +562,10 @@ impl CgroupManager for V1Manager {
             memory: self.memory_stats()?,
             cpu: self.cpu_stats()?,
             pids,
+            blkio: match self.hier("blkio") {
+                Some(h) => Some(crate::blkio::read_v1(&h.dir)?),
+                None => None,
+            },
         })
     }
 

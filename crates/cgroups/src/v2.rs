@@ -453,6 +453,9 @@ impl CgroupManager for V2Manager {
                 limit: fsutil::read_max(&self.file("pids.max"))?,
             });
         }
+        if has("io") {
+            st.blkio = Some(crate::blkio::read_v2(&self.file("io.stat"))?);
+        }
         Ok(st)
     }
 

@@ -10,9 +10,11 @@ mod cp;
 mod cp_tar;
 mod create_opts;
 mod image;
+mod ops;
 mod opt_parsers;
 mod ps;
 mod run;
+mod stats;
 mod system;
 
 use std::io::Write;
@@ -76,6 +78,12 @@ const TOP: &[Command] = &[
     c("export", &cp::EXPORT_SPEC, cp::export),
     c("info", &system::INFO_SPEC, system::info),
     c("version", &system::VERSION_SPEC, system::version),
+    c("stats", &stats::STATS_SPEC, stats::stats),
+    c("top", &ops::TOP_SPEC, ops::top),
+    c("pause", &ops::PAUSE_SPEC, ops::pause),
+    c("unpause", &ops::UNPAUSE_SPEC, ops::unpause),
+    c("update", &ops::UPDATE_SPEC, ops::update),
+    c("port", &ops::PORT_SPEC, ops::port),
 ];
 
 const CONTAINER: &[Command] = &[
@@ -104,6 +112,12 @@ const CONTAINER: &[Command] = &[
     c("commit", &archive::COMMIT_SPEC, archive::commit),
     c("cp", &cp::CP_SPEC, cp::cp),
     c("export", &cp::EXPORT_SPEC, cp::export),
+    c("stats", &stats::STATS_SPEC, stats::stats),
+    c("top", &ops::TOP_SPEC, ops::top),
+    c("pause", &ops::PAUSE_SPEC, ops::pause),
+    c("unpause", &ops::UNPAUSE_SPEC, ops::unpause),
+    c("update", &ops::UPDATE_SPEC, ops::update),
+    c("port", &ops::PORT_SPEC, ops::port),
 ];
 
 const IMAGE: &[Command] = &[

@@ -332,13 +332,12 @@ pub async fn commit(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
         "" => None,
         id => Some(id.parse().map_err(ApiError::internal)?),
     };
-    let freeze = (pause && c.state.status == Status::Running)
-        .then(|| format!("{}/{}", daemon.config.cgroup_parent, c.id));
+    let freeze = (pause && c.state.status == Status::Running).then(|| daemon.cgroup_path(&c.id));
     let d = daemon.clone();
     let id = blocking(move || {
         let frozen = match &freeze {
             Some(path) => {
-                let cg = berth_cgroups::open(std::path::Path::new(path))
+                let cg = berth_cgroups::open(path)
                     .and_then(|cg| cg.freeze().map(|()| cg))
                     .map_err(|e| {
                         ApiError::internal(format!("pausing {} for the commit: {e}", c.id))

@@ -3,8 +3,11 @@
 pub mod archive;
 pub mod containers;
 pub mod images;
+pub mod ops;
+pub mod stats;
 pub mod streams;
 pub mod system;
+pub mod top;
 pub mod views;
 
 use std::sync::Arc;

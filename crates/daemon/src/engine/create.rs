@@ -170,7 +170,7 @@ impl Daemon {
     }
 }
 
-fn check_restart_policy(host: &bollard_stubs::models::HostConfig) -> ApiResult<()> {
+pub(crate) fn check_restart_policy(host: &bollard_stubs::models::HostConfig) -> ApiResult<()> {
     let Some(policy) = &host.restart_policy else {
         return Ok(());
     };

@@ -195,7 +195,10 @@ impl Daemon {
             return Err(not_running(h));
         };
         match shim::pidfd_signal(&fd, signal) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.thaw_after_signal(h);
+                Ok(())
+            }
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()), // exiting already
             Err(e) => Err(ApiError::internal(format!(
                 "signalling container {}: {e}",

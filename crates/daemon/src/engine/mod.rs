@@ -7,9 +7,11 @@ pub mod container;
 pub mod create;
 pub mod lifecycle;
 pub mod monitor;
+pub mod pause;
 pub mod restart;
 pub mod restore;
 pub mod shim;
+pub mod update;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

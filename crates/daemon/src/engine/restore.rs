@@ -61,6 +61,7 @@ impl Daemon {
                     {
                         *h.init.lock().expect("init lock") =
                             shim::pidfd_open(pid).ok().map(Arc::new);
+                        self.restore_paused_state(h);
                         monitor::watch(self.clone(), h.clone(), shim_pid, None);
                         adopted += 1;
                     } else {

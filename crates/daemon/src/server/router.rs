@@ -10,7 +10,7 @@ use hyper::{Method, StatusCode};
 use super::body::{self, Response};
 use super::request::{parse_version, split_version, Request};
 use super::{API_VERSION, MIN_API_VERSION};
-use crate::api::{archive, containers, images, streams, system};
+use crate::api::{archive, containers, images, ops, stats, streams, system, top};
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
 
@@ -94,6 +94,11 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::PUT, ["containers", id, "archive"]) => archive::put(&daemon, id, req).await,
         (&Method::GET, ["containers", id, "export"]) => archive::export(&daemon, id).await,
         (&Method::DELETE, ["containers", id]) => containers::remove(&daemon, id, req).await,
+        (&Method::POST, ["containers", id, "pause"]) => ops::pause(&daemon, id).await,
+        (&Method::POST, ["containers", id, "unpause"]) => ops::unpause(&daemon, id).await,
+        (&Method::POST, ["containers", id, "update"]) => ops::update(&daemon, id, req).await,
+        (&Method::GET, ["containers", id, "stats"]) => stats::stats(&daemon, id, req).await,
+        (&Method::GET, ["containers", id, "top"]) => top::top(&daemon, id, req).await,
 
         (&Method::GET, ["images", "json"]) => images::list(&daemon, req),
         (&Method::POST, ["images", "load"]) => images::load(&daemon, req).await,

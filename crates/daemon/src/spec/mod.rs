@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 pub use defaults::{capabilities, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS};
 pub use init_layer::write_init_layer;
 pub use merge::{merge_image_config, DEFAULT_PATH};
+pub use resources::cgroup_resources;
 pub use seccomp::{default_seccomp, load_profile as load_seccomp_profile};
 pub use user::{resolve as resolve_user, ResolvedUser};
 pub use validate::{check_supported, network_setup};
