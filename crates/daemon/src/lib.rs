@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod filters;
 pub mod logs;
 pub mod names;

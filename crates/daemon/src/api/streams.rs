@@ -155,6 +155,7 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
         std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
     };
     let stop = run_ended(&h);
+    daemon.events.container(&h.lock(), "attach", &[]);
     let content_type = if tty { RAW_STREAM } else { MULTIPLEXED_STREAM };
     let (tx, mut rx) = mpsc::channel::<Bytes>(64);
     let wanted = opts.stdout || opts.stderr;

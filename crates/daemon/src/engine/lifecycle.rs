@@ -98,6 +98,7 @@ impl Daemon {
             c.state.error.clear();
             c.state.started_at = Some(started_at);
         });
+        self.events.container(&h.lock(), "start", &[]);
         super::monitor::watch(self.clone(), h.clone(), shim_pid, Some(spawned.child));
         Ok(())
     }
@@ -183,6 +184,8 @@ impl Daemon {
         let Some(fd) = fd else {
             return Err(not_running(h));
         };
+        self.events
+            .container(&h.lock(), "kill", &[("signal", &signal.to_string())]);
         match shim::pidfd_signal(&fd, signal) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()), // exiting already
@@ -219,7 +222,9 @@ impl Daemon {
         timeout: Option<i64>,
     ) -> ApiResult<()> {
         let _op = h.op.lock().await;
-        self.stop_locked(h, signal, timeout).await
+        self.stop_locked(h, signal, timeout).await?;
+        self.events.container(&h.lock(), "stop", &[]);
+        Ok(())
     }
 
     pub(super) async fn stop_locked(
@@ -281,11 +286,14 @@ impl Daemon {
     ) -> ApiResult<()> {
         let _op = h.op.lock().await;
         match self.stop_locked(h, signal, timeout).await {
-            Ok(()) | Err(ApiError::NotModified) => {}
+            Ok(()) => self.events.container(&h.lock(), "stop", &[]),
+            Err(ApiError::NotModified) => {}
             Err(e) => return Err(e),
         }
         h.update(|c| c.state.manually_stopped = false);
-        self.start_locked(h).await
+        self.start_locked(h).await?;
+        self.events.container(&h.lock(), "restart", &[]);
+        Ok(())
     }
 
     /// `DELETE /containers/{id}`.
@@ -326,6 +334,7 @@ impl Daemon {
         // delete in the background (`run --rm` waits for this).
         h.update(|c| c.state.status = Status::Removing);
         self.forget(&h.id);
+        self.events.container(&h.lock(), "destroy", &[]);
         h.mark_removed();
         let daemon = self.clone();
         let handle = h.clone();
