@@ -6,6 +6,7 @@ mod attach;
 mod common;
 mod container;
 mod create_opts;
+mod events;
 mod image;
 mod opt_parsers;
 mod ps;
@@ -68,6 +69,7 @@ const TOP: &[Command] = &[
     c("commit", &archive::COMMIT_SPEC, archive::commit),
     c("info", &system::INFO_SPEC, system::info),
     c("version", &system::VERSION_SPEC, system::version),
+    c("events", &events::EVENTS_SPEC, events::events),
 ];
 
 const CONTAINER: &[Command] = &[
@@ -109,6 +111,7 @@ const SYSTEM: &[Command] = &[
     c("info", &system::INFO_SPEC, system::info),
     c("df", &system::DF_SPEC, system::df),
     c("prune", &system::PRUNE_SPEC, system::prune),
+    c("events", &events::EVENTS_SPEC, events::events),
 ];
 
 const MANAGEMENT: &[(&str, &[Command], &str)] = &[
