@@ -325,3 +325,88 @@ fn followers_receive_events_live() {
         child.wait().unwrap();
     }
 }
+
+#[test]
+fn stop_restart_policy_and_restore_report_every_die() {
+    let mut d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    let since = now();
+    // PID 1 ignores SIGTERM without a handler: stop sends TERM, then KILL after a second.
+    assert_ok(
+        &d.docker(&["run", "-d", "--name", "ev-s", IMAGE, "sleep", "100"]),
+        "run -d",
+    );
+    assert_ok(&d.docker(&["stop", "-t", "1", "ev-s"]), "stop");
+    assert_ok(&d.docker(&["restart", "-t", "0", "ev-s"]), "restart");
+    assert_ok(
+        &d.docker(&["restart", "-t", "0", "ev-s"]),
+        "restart running",
+    );
+    assert_ok(&d.docker(&["rm", "-f", "ev-s"]), "rm -f");
+    let evs = docker_events(&d, &since, &now(), &["container=ev-s"]);
+    assert_eq!(
+        actions(&evs),
+        [
+            "create", "start", "kill", "kill", "die", "stop",
+            // Restarting a stopped container only starts it.
+            "start", "restart", "kill", "kill", "die", "stop", "start", "restart", "kill", "die",
+            "destroy"
+        ],
+        "{evs:#?}"
+    );
+    let signals: Vec<&str> = evs
+        .iter()
+        .filter(|e| e["Action"] == "kill")
+        .map(|e| e["Actor"]["Attributes"]["signal"].as_str().unwrap())
+        .collect();
+    assert_eq!(signals, ["15", "9", "15", "9", "9"]);
+
+    // Each restart under the policy is a die and a start.
+    assert_ok(
+        &d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "ev-p",
+            "--restart",
+            "on-failure:2",
+            IMAGE,
+            "sh",
+            "-c",
+            "exit 5",
+        ]),
+        "run on-failure",
+    );
+    let policy = eventually(Duration::from_secs(20), || {
+        let evs = docker_events(&d, &since, &now(), &["container=ev-p"]);
+        (actions(&evs).iter().filter(|a| *a == "die").count() == 3).then_some(evs)
+    })
+    .expect("three dies under on-failure:2");
+    assert_eq!(
+        actions(&policy),
+        ["create", "start", "die", "start", "die", "start", "die"]
+    );
+    assert!(policy
+        .iter()
+        .filter(|e| e["Action"] == "die")
+        .all(|e| e["Actor"]["Attributes"]["exitCode"] == "5"));
+
+    // A container that exits while berthd is down gets its die at the next start.
+    assert_ok(
+        &d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "ev-q",
+            IMAGE,
+            "sh",
+            "-c",
+            "sleep 0.5; exit 4",
+        ]),
+        "run -d",
+    );
+    d.kill9_and_restart_after(Duration::from_millis(1500));
+    let evs = docker_events(&d, &since, &now(), &["container=ev-q"]);
+    assert_eq!(actions(&evs), ["die"], "{evs:#?}");
+    assert_eq!(evs[0]["Actor"]["Attributes"]["exitCode"], "4");
+}
