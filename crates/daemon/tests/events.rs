@@ -212,6 +212,43 @@ fn filters_by_name_event_label_and_type() {
     assert_ok(&out, "berth events type=image");
     assert_eq!(stdout(&out), "tag\nuntag\n");
 
+    // An until in the future streams until then, and the command returns.
+    let started = std::time::Instant::now();
+    let out = d.docker(&[
+        "events",
+        "--since",
+        &until,
+        "--until",
+        "2s",
+        "--filter",
+        "container=ev-b",
+    ]);
+    assert!(!out.status.success(), "until before since must fail");
+    assert!(
+        stderr(&out).contains("cannot be after `until` time"),
+        "{}",
+        stderr(&out)
+    );
+    let soon = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    let out = d.docker(&[
+        "events",
+        "--until",
+        &soon.to_string(),
+        "--filter",
+        "event=nothing",
+    ]);
+    assert_ok(&out, "events --until soon");
+    assert_eq!(stdout(&out), "");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
     // Unknown keys are refused, as Docker does.
     let out = d.docker(&[
         "events",
