@@ -447,3 +447,44 @@ fn stop_restart_policy_and_restore_report_every_die() {
     assert_eq!(actions(&evs), ["die"], "{evs:#?}");
     assert_eq!(evs[0]["Actor"]["Attributes"]["exitCode"], "4");
 }
+
+#[test]
+fn image_moves_and_commits_are_reported() {
+    let d = TestDaemon::start();
+    let since = now();
+    d.import_busybox(IMAGE);
+    assert_ok(&d.docker(&["run", "--name", "ev-c", IMAGE, "true"]), "run");
+    assert_ok(
+        &d.docker(&["commit", "-m", "snap", "ev-c", "ev-snap:1"]),
+        "commit",
+    );
+    let tar = d.dir.path().join("snap.tar");
+    assert_ok(
+        &d.docker(&["save", "-o", tar.to_str().unwrap(), "ev-snap:1"]),
+        "save",
+    );
+    assert_ok(&d.docker(&["rmi", "ev-snap:1"]), "rmi");
+    assert_ok(&d.docker(&["load", "-i", tar.to_str().unwrap()]), "load");
+    let until = now();
+
+    let images = docker_events(&d, &since, &until, &["type=image"]);
+    assert_eq!(
+        actions(&images),
+        ["tag", "import", "tag", "save", "untag", "delete", "load"],
+        "{images:#?}"
+    );
+    assert_eq!(images[0]["Actor"]["Attributes"]["name"], IMAGE);
+    let snap = images[2]["Actor"]["ID"].as_str().unwrap();
+    assert_eq!(images[2]["Actor"]["Attributes"]["name"], "ev-snap:1");
+    assert!(images[3..].iter().all(|e| e["Actor"]["ID"] == snap));
+    let commit = docker_events(&d, &since, &until, &["event=commit"]);
+    assert_eq!(commit.len(), 1, "{commit:#?}");
+    let attrs = &commit[0]["Actor"]["Attributes"];
+    assert_eq!(attrs["name"], "ev-c");
+    assert_eq!(attrs["comment"], "snap");
+    assert_eq!(attrs["imageID"], snap);
+    assert_eq!(attrs["imageRef"], "ev-snap:1");
+    // By image: the image's own events and the events of containers made from it.
+    let by_image = docker_events(&d, &since, &until, &["image=ev-snap"]);
+    assert_eq!(actions(&by_image), ["tag"], "{by_image:#?}");
+}
