@@ -8,6 +8,7 @@ pub mod config;
 pub mod detach;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod filters;
 pub mod logs;
 pub mod names;

@@ -9,6 +9,7 @@ mod container;
 mod cp;
 mod cp_tar;
 mod create_opts;
+mod events;
 mod image;
 mod ops;
 mod opt_parsers;
@@ -84,6 +85,7 @@ const TOP: &[Command] = &[
     c("unpause", &ops::UNPAUSE_SPEC, ops::unpause),
     c("update", &ops::UPDATE_SPEC, ops::update),
     c("port", &ops::PORT_SPEC, ops::port),
+    c("events", &events::EVENTS_SPEC, events::events),
 ];
 
 const CONTAINER: &[Command] = &[
@@ -137,6 +139,7 @@ const SYSTEM: &[Command] = &[
     c("info", &system::INFO_SPEC, system::info),
     c("df", &system::DF_SPEC, system::df),
     c("prune", &system::PRUNE_SPEC, system::prune),
+    c("events", &events::EVENTS_SPEC, events::events),
 ];
 
 const MANAGEMENT: &[(&str, &[Command], &str)] = &[

@@ -115,6 +115,9 @@ pub fn rename(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Respons
     daemon.reserve_name(&new, &h.id)?;
     h.update(|c| c.name = new.clone());
     daemon.release_name(&old, &h.id);
+    daemon
+        .events
+        .container(&h.lock(), "rename", &[("oldName", &format!("/{old}"))]);
     Ok(body::empty(StatusCode::NO_CONTENT))
 }
 

@@ -165,6 +165,7 @@ pub fn tag(daemon: &Arc<Daemon>, name: &str, req: Request) -> ApiResult<Response
     let reference = tag_reference(req.query("repo").unwrap_or(""), req.query("tag"))?;
     let id = resolve(daemon, name)?;
     daemon.images.tag(&id, &reference)?;
+    daemon.image_event(&id, &reference.familiar(), "tag");
     Ok(body::empty(StatusCode::CREATED))
 }
 
@@ -172,6 +173,22 @@ fn removed_json(r: &berth_image::Removed) -> Value {
     match r {
         berth_image::Removed::Untagged(t) => json!({ "Untagged": t }),
         berth_image::Removed::Deleted(id) => json!({ "Deleted": id.to_string() }),
+    }
+}
+
+/// The untag and delete events of a removal of image `target`, as Docker sends them (an
+/// untag names the image by its ID, not by the tag that went).
+fn removal_events(daemon: &Daemon, target: Option<&Digest>, removed: &[berth_image::Removed]) {
+    for r in removed {
+        match (r, target) {
+            (berth_image::Removed::Untagged(_), Some(id)) => {
+                daemon.image_event(id, &id.to_string(), "untag")
+            }
+            (berth_image::Removed::Untagged(_), None) => {}
+            (berth_image::Removed::Deleted(id), _) => {
+                daemon.image_event(id, &id.to_string(), "delete")
+            }
+        }
     }
 }
 
@@ -187,7 +204,10 @@ pub async fn remove(daemon: &Arc<Daemon>, name: &str, req: Request) -> ApiResult
     let d = daemon.clone();
     let removed = blocking(move || {
         let users = |id: &Digest| d.image_users(id);
-        Ok(d.images.remove(&name, force, &users)?)
+        let target = d.images.resolve(&name).ok();
+        let removed = d.images.remove(&name, force, &users)?;
+        removal_events(&d, target.as_ref(), &removed);
+        Ok(removed)
     })
     .await?;
     Ok(body::ok_json(
@@ -271,10 +291,13 @@ pub async fn prune(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
         let (deleted, freed) = d.images.prune(pf.all, &users)?;
         let mut out = Vec::new();
         for id in deleted {
+            let mut gone = Vec::new();
             for t in tags.get(&id).into_iter().flatten() {
-                out.push(berth_image::Removed::Untagged(t.familiar()));
+                gone.push(berth_image::Removed::Untagged(t.familiar()));
             }
-            out.push(berth_image::Removed::Deleted(id));
+            gone.push(berth_image::Removed::Deleted(id.clone()));
+            removal_events(&d, Some(&id), &gone);
+            out.extend(gone);
         }
         Ok((out, freed))
     })
@@ -361,10 +384,19 @@ pub async fn commit(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
             changes: Vec::new(),
             created_by,
         };
+        let comment = opts.comment.clone().unwrap_or_default();
         let id = thaw(ops::commit(&d.images, &c.id, base.as_ref(), opts).map_err(ApiError::from))?;
         if let Some(t) = &tag {
             d.images.tag(&id, t)?;
+            d.image_event(&id, &t.familiar(), "tag");
         }
+        let image_ref = tag.as_ref().map(|t| t.familiar()).unwrap_or_default();
+        let attrs = [
+            ("comment", comment.as_str()),
+            ("imageID", &id.to_string()),
+            ("imageRef", &image_ref),
+        ];
+        d.events.container(&c, "commit", &attrs);
         Ok(id)
     })
     .await?;

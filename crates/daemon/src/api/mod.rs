@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod containers;
+pub mod events;
 pub mod images;
 pub mod ops;
 pub mod stats;

@@ -171,6 +171,7 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
     });
     let path = h.log_path();
     let stop = run_ended(&h);
+    daemon.events.container(&h.lock(), "attach", &[]);
     let content_type = if tty { RAW_STREAM } else { MULTIPLEXED_STREAM };
     let (tx, mut rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {

@@ -88,6 +88,7 @@ impl Daemon {
         let made = self.make_container(&id, &name, &image_name, &image, req, host, runtime);
         match made {
             Ok(handle) => {
+                self.events.container(&handle.lock(), "create", &[]);
                 self.insert(handle);
                 Ok(Created { id, warnings })
             }

@@ -105,6 +105,7 @@ impl Daemon {
             c.state.error.clear();
             c.state.started_at = Some(started_at);
         });
+        self.events.container(&h.lock(), "start", &[]);
         super::monitor::watch(self.clone(), h.clone(), shim_pid, Some(spawned.child));
         Ok(())
     }
@@ -194,6 +195,8 @@ impl Daemon {
         let Some(fd) = fd else {
             return Err(not_running(h));
         };
+        self.events
+            .container(&h.lock(), "kill", &[("signal", &signal.to_string())]);
         match shim::pidfd_signal(&fd, signal) {
             Ok(()) => {
                 self.thaw_after_signal(h);
@@ -233,7 +236,9 @@ impl Daemon {
         timeout: Option<i64>,
     ) -> ApiResult<()> {
         let _op = h.op.lock().await;
-        self.stop_locked(h, signal, timeout).await
+        self.stop_locked(h, signal, timeout).await?;
+        self.events.container(&h.lock(), "stop", &[]);
+        Ok(())
     }
 
     pub(super) async fn stop_locked(
@@ -295,11 +300,14 @@ impl Daemon {
     ) -> ApiResult<()> {
         let _op = h.op.lock().await;
         match self.stop_locked(h, signal, timeout).await {
-            Ok(()) | Err(ApiError::NotModified) => {}
+            Ok(()) => self.events.container(&h.lock(), "stop", &[]),
+            Err(ApiError::NotModified) => {}
             Err(e) => return Err(e),
         }
         h.update(|c| c.state.manually_stopped = false);
-        self.start_locked(h).await
+        self.start_locked(h).await?;
+        self.events.container(&h.lock(), "restart", &[]);
+        Ok(())
     }
 
     /// `DELETE /containers/{id}`.
@@ -340,6 +348,7 @@ impl Daemon {
         // delete in the background (`run --rm` waits for this).
         h.update(|c| c.state.status = Status::Removing);
         self.forget(&h.id);
+        self.events.container(&h.lock(), "destroy", &[]);
         h.mark_removed();
         let daemon = self.clone();
         let handle = h.clone();

@@ -69,6 +69,8 @@ pub struct Daemon {
     /// A static init for `--init` (tini), if the host has one.
     pub init_binary: Option<PathBuf>,
     pub started_at: SystemTime,
+    /// The event bus behind `GET /events`.
+    pub events: crate::events::Events,
 }
 
 impl Daemon {
@@ -94,6 +96,7 @@ impl Daemon {
                 .map(PathBuf::from)
                 .find(|p| p.exists()),
             started_at: SystemTime::now(),
+            events: crate::events::Events::new(),
             config,
         });
         Ok(daemon)

@@ -68,6 +68,12 @@ impl Daemon {
         };
         let finished = finished.unwrap_or_else(berth_runtime::shim::time::now);
         let decision = restart::decide(h, exit_code, &finished);
+        // Published before the state changes, so a client woken by `wait` finds the die.
+        if oom {
+            self.events.container(&h.lock(), "oom", &[]);
+        }
+        self.events
+            .container(&h.lock(), "die", &[("exitCode", &exit_code.to_string())]);
         h.update(|c| {
             c.state.status = if decision.is_some() {
                 Status::Restarting

@@ -69,7 +69,7 @@ impl Daemon {
                 source,
             })?;
         h.update(|c| c.state.status = Status::Paused);
-        // events: pause
+        self.events.container(&h.lock(), "pause", &[]);
         Ok(())
     }
 
@@ -90,7 +90,7 @@ impl Daemon {
                 source,
             })?;
         h.update(|c| c.state.status = Status::Running);
-        // events: unpause
+        self.events.container(&h.lock(), "unpause", &[]);
         Ok(())
     }
 

@@ -266,7 +266,7 @@ impl Daemon {
                 })?;
         }
         h.update(|c| c.host_config = new);
-        // events: update
+        self.events.container(&h.lock(), "update", &[]);
         Ok(warnings)
     }
 }

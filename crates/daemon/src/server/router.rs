@@ -72,6 +72,7 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::GET, ["version"]) => system::version(&daemon),
         (&Method::GET, ["info"]) => system::info(&daemon).await,
         (&Method::GET, ["system", "df"]) => system::df(&daemon, req).await,
+        (&Method::GET, ["events"]) => crate::api::events::get(&daemon, req).await,
 
         (&Method::POST, ["containers", "create"]) => containers::create(&daemon, req).await,
         (&Method::GET, ["containers", "json"]) => containers::list(&daemon, req),

@@ -108,6 +108,15 @@ async fn save_names(daemon: &Arc<Daemon>, names: Vec<String>) -> ApiResult<Respo
             berth_image::archive::ArchiveFormat::Docker,
             out,
         )?;
+        let mut saved: Vec<_> = names
+            .iter()
+            .filter_map(|n| d.images.resolve(n).ok())
+            .collect();
+        saved.sort();
+        saved.dedup();
+        for id in saved {
+            d.image_event(&id, &id.to_string(), "save");
+        }
         Ok(())
     })
     .await
@@ -144,7 +153,11 @@ pub async fn load(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
         if result.is_err() {
             drain(&mut reader);
         }
-        Ok(result?)
+        let report = result?;
+        for image in &report.images {
+            d.image_event(&image.id, &image.id.to_string(), "load");
+        }
+        Ok(report)
     })
     .await?;
     Ok(json_messages(
@@ -241,7 +254,9 @@ pub async fn create(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
         let id = imported?;
         if let Some(t) = &import.tag {
             d.images.tag(&id, t)?;
+            d.image_event(&id, &t.familiar(), "tag");
         }
+        d.image_event(&id, &id.to_string(), "import");
         Ok(id)
     })
     .await?;
