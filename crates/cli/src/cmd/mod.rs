@@ -6,6 +6,7 @@ mod attach;
 mod common;
 mod container;
 mod create_opts;
+mod exec;
 mod image;
 mod opt_parsers;
 mod ps;
@@ -58,6 +59,7 @@ const TOP: &[Command] = &[
     c("logs", &container::LOGS_SPEC, container::logs),
     c("inspect", &container::INSPECT_SPEC, container::inspect),
     c("wait", &container::WAIT_SPEC, container::wait),
+    c("exec", &exec::EXEC_SPEC, exec::exec),
     c("images", &image::IMAGES_SPEC, image::images),
     c("tag", &image::TAG_SPEC, image::tag),
     c("rmi", &image::RMI_SPEC, image::rmi),
@@ -90,6 +92,7 @@ const CONTAINER: &[Command] = &[
     c("wait", &container::WAIT_SPEC, container::wait),
     c("prune", &container::PRUNE_SPEC, container::prune),
     c("commit", &archive::COMMIT_SPEC, archive::commit),
+    c("exec", &exec::EXEC_SPEC, exec::exec),
 ];
 
 const IMAGE: &[Command] = &[

@@ -1,6 +1,7 @@
 //! Docker Engine API handlers: parse the request, call the engine, shape Docker's response.
 
 pub mod containers;
+pub mod exec;
 pub mod images;
 pub mod streams;
 pub mod system;

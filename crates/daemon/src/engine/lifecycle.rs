@@ -326,6 +326,7 @@ impl Daemon {
         // delete in the background (`run --rm` waits for this).
         h.update(|c| c.state.status = Status::Removing);
         self.forget(&h.id);
+        self.execs.remove_container(&h.id);
         h.mark_removed();
         let daemon = self.clone();
         let handle = h.clone();

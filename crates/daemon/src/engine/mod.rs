@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod create;
+pub mod exec;
 pub mod lifecycle;
 pub mod monitor;
 pub mod restart;
@@ -65,6 +66,8 @@ pub struct Daemon {
     /// A static init for `--init` (tini), if the host has one.
     pub init_binary: Option<PathBuf>,
     pub started_at: SystemTime,
+    /// `docker exec` instances of every container.
+    pub execs: exec::ExecStore,
 }
 
 impl Daemon {
@@ -90,6 +93,7 @@ impl Daemon {
                 .map(PathBuf::from)
                 .find(|p| p.exists()),
             started_at: SystemTime::now(),
+            execs: exec::ExecStore::default(),
             config,
         });
         Ok(daemon)

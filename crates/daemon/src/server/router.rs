@@ -10,7 +10,7 @@ use hyper::{Method, StatusCode};
 use super::body::{self, Response};
 use super::request::{parse_version, split_version, Request};
 use super::{API_VERSION, MIN_API_VERSION};
-use crate::api::{containers, images, system};
+use crate::api::{containers, exec, images, system};
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
 
@@ -89,6 +89,10 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::GET, ["containers", id, "changes"]) => containers::changes(&daemon, id).await,
         (&Method::POST, ["containers", id, "rename"]) => containers::rename(&daemon, id, req),
         (&Method::DELETE, ["containers", id]) => containers::remove(&daemon, id, req).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(&daemon, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(&daemon, id, req).await,
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&daemon, id, &req),
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&daemon, id),
 
         (&Method::GET, ["images", "json"]) => images::list(&daemon, req),
         (&Method::POST, ["images", "load"]) => images::load(&daemon, req).await,
