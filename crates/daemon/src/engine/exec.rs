@@ -136,7 +136,7 @@ impl Exec {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         // events: exec_die
-        let _ = self.done.send(true);
+        self.done.send_replace(true);
     }
 }
 
@@ -271,6 +271,16 @@ impl Daemon {
                 ));
             }
         }
+        if let Some(user) = config.user.as_deref().filter(|u| !u.is_empty()) {
+            // Checked now as well as at start: the docker CLI shows create errors, not start's.
+            resolve_user(h, user)?;
+        }
+        let runtime = h.lock().runtime.clone();
+        if config.tty.unwrap_or(false) && !matches!(self.config.runtime_path(&runtime), Some(None))
+        {
+            // Refused here, where the docker CLI shows the message, rather than at start.
+            return Err(tty_unsupported(&runtime));
+        }
         let detach_keys = match config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
             Some(k) => parse_detach_keys(k)?,
             None => vec![16, 17],
@@ -380,12 +390,7 @@ impl Daemon {
             ApiError::BadRequest(format!("unknown or invalid runtime name: {}", c.runtime))
         })?;
         if exec.tty() && runtime.is_some() {
-            // runc hands a pty to a console socket only with `exec --detach`, and then the
-            // process is no longer its child, so its exit status would be lost.
-            return Err(ApiError::BadRequest(format!(
-                "exec with a terminal (-t) is not supported under runtime {}; run it without -t",
-                c.runtime
-            )));
+            return Err(tty_unsupported(&c.runtime));
         }
         let binary = match runtime {
             Some(path) => path.to_path_buf(),
@@ -486,9 +491,7 @@ impl Daemon {
             p["cwd"] = json!(dir);
         }
         if let Some(user) = cfg.user.as_deref().filter(|u| !u.is_empty()) {
-            let root = spec["root"]["path"].as_str().unwrap_or_default();
-            let group_add = h.lock().host_config.group_add.clone().unwrap_or_default();
-            let resolved = crate::spec::user::resolve(Path::new(root), user, &group_add)?;
+            let resolved = resolve_user(h, user)?;
             p["user"]["uid"] = json!(resolved.uid);
             p["user"]["gid"] = json!(resolved.gid);
             p["user"]["additionalGids"] = json!(resolved.additional_gids);
@@ -501,6 +504,22 @@ impl Daemon {
         }
         Ok(p)
     }
+}
+
+/// `user` resolved against the running container's rootfs and its GroupAdd.
+fn resolve_user(h: &Handle, user: &str) -> ApiResult<crate::spec::user::ResolvedUser> {
+    let bundle = h.dir.join("bundle").join("config.json");
+    let spec: Value = std::fs::read(&bundle)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| ApiError::internal(format!("reading {}", bundle.display())))?;
+    let root = spec["root"]["path"].as_str().unwrap_or_default();
+    let group_add = h.lock().host_config.group_add.clone().unwrap_or_default();
+    Ok(crate::spec::user::resolve(
+        Path::new(root),
+        user,
+        &group_add,
+    )?)
 }
 
 /// Waits for the runtime to send the pty master, or to exit without one (its stderr says why).
@@ -523,6 +542,14 @@ fn receive_pty(
             ));
         }
     }
+}
+
+/// runc hands a pty to a console socket only with `exec --detach`, and then the process is no
+/// longer its child, so its exit status would be lost: refused rather than half done.
+fn tty_unsupported(runtime: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "exec with a terminal (-t) is not supported under runtime {runtime}; run it without -t"
+    ))
 }
 
 /// A runtime's exit status as Docker reports it: its code, or 128+signal.
