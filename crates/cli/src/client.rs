@@ -325,13 +325,24 @@ impl Client {
     /// A request with `Upgrade: tcp`; on `101` (or a plain `200`, which old daemons send) the
     /// connection becomes a raw byte stream.
     pub fn hijack(&self, method: &str, path: &str, query: &Query) -> Result<Hijacked> {
+        self.hijack_with(method, path, query, Body::Empty)
+    }
+
+    /// [`Client::hijack`] with a request body (exec start sends its options as JSON).
+    pub fn hijack_with(
+        &self,
+        method: &str,
+        path: &str,
+        query: &Query,
+        body: Body,
+    ) -> Result<Hijacked> {
         let mut conn = self.connect()?;
         http::write_request(
             &mut conn,
             method,
             &Self::target(path, query),
             self.host_header(),
-            Body::Empty,
+            body,
             true,
         )
         .map_err(|e| Error::io(format!("sending {method} {path}"), e))?;

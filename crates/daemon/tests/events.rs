@@ -490,7 +490,7 @@ fn image_moves_and_commits_are_reported() {
 }
 
 #[test]
-fn pause_unpause_and_update_are_reported() {
+fn pause_unpause_update_and_exec_are_reported() {
     let d = TestDaemon::start();
     d.import_busybox(IMAGE);
     let since = now();
@@ -504,6 +504,8 @@ fn pause_unpause_and_update_are_reported() {
         &d.docker(&["update", "--pids-limit", "50", "ev-ops"]),
         "update",
     );
+    let exec = d.docker(&["exec", "ev-ops", "sh", "-c", "exit 4"]);
+    assert_eq!(exec.status.code(), Some(4), "{}", stderr(&exec));
     let until = now();
     let events = docker_events(
         &d,
@@ -514,9 +516,25 @@ fn pause_unpause_and_update_are_reported() {
             "event=pause",
             "event=unpause",
             "event=update",
+            "event=exec_create",
+            "event=exec_start",
+            "event=exec_die",
         ],
     );
-    assert_eq!(actions(&events), ["pause", "unpause", "update"]);
+    assert_eq!(
+        actions(&events),
+        [
+            "pause",
+            "unpause",
+            "update",
+            "exec_create: sh -c exit 4",
+            "exec_start: sh -c exit 4",
+            "exec_die"
+        ]
+    );
+    let die = &events[5]["Actor"]["Attributes"];
+    assert_eq!(die["exitCode"], "4");
+    assert_eq!(die["execID"], events[3]["Actor"]["Attributes"]["execID"]);
     for e in &events {
         assert_eq!(e["Actor"]["Attributes"]["name"], "ev-ops");
     }

@@ -235,3 +235,37 @@ fn piped_stdin_reaches_run_i() {
         assert_eq!(stdout(&out), "PIPED TEXT\nend\n", "{client}");
     }
 }
+
+/// `exec -it`: a second shell in a running container, with the terminal's size, typed input
+/// and the shell's exit status.
+fn exec_session(d: &TestDaemon, client: &str, name: &str) {
+    assert_ok(
+        &d.docker(&["run", "-d", "--name", name, IMAGE, "sleep", "1000"]),
+        "run -d",
+    );
+    let t = terminal_for(d);
+    t.line(&format!("{client} exec -it {name} sh; echo exec-status-$?"));
+    t.expect("/ #");
+    t.line("echo in-$((2+3)); stty size; cat /proc/1/cmdline");
+    t.expect("in-5");
+    t.expect("30 100");
+    t.expect("sleep1000");
+    t.line("exit 3");
+    t.expect("exec-status-3");
+    assert_eq!(inspect(d, name, "{{.State.Running}}"), "true");
+    assert_ok(&d.docker(&["rm", "-f", name]), "rm -f");
+}
+
+#[test]
+fn docker_exec_it_gives_a_second_shell() {
+    let d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    exec_session(&d, "docker", "ex-docker");
+}
+
+#[test]
+fn berth_exec_it_gives_a_second_shell() {
+    let d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    exec_session(&d, "$BERTH", "ex-berth");
+}

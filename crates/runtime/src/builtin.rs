@@ -93,6 +93,29 @@ impl Builtin {
         let saved = self.load(id)?;
         Ok(berth_cgroups::open(&saved.cgroups_path)?)
     }
+
+    /// The init, bundle and cgroup of a running container, for [`crate::exec`].
+    pub(crate) fn exec_target(&self, id: &str) -> Result<crate::exec::Target, RuntimeError> {
+        let saved = self.load(id)?;
+        let status = self.status_of(&saved);
+        if status != Status::Running {
+            return Err(RuntimeError::WrongStatus {
+                id: id.into(),
+                status,
+                wanted: "not running: cannot exec in it",
+            });
+        }
+        Ok(crate::exec::Target {
+            pid: saved.pid,
+            bundle: saved.bundle,
+            cgroups_path: saved.cgroups_path,
+        })
+    }
+
+    /// Where compiled seccomp programs are kept (shared with `create`).
+    pub(crate) fn seccomp_cache(&self) -> PathBuf {
+        self.root.join(".seccomp")
+    }
 }
 
 fn validate_id(id: &str) -> Result<(), RuntimeError> {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod builtin;
 pub mod console;
 pub mod error;
+pub mod exec;
 pub mod external;
 pub mod fsutil;
 pub mod seccomp;

@@ -184,7 +184,7 @@ fn forward_signals(client: crate::client::Client, id: String) {
     });
 }
 
-fn copy_stdin(r: &mut dyn Read, w: &mut dyn Write) -> io::Result<()> {
+pub(super) fn copy_stdin(r: &mut dyn Read, w: &mut dyn Write) -> io::Result<()> {
     let mut buf = [0u8; 8192];
     loop {
         let n = match r.read(&mut buf) {
@@ -244,13 +244,13 @@ fn resize(client: &crate::client::Client, id: &str) {
 }
 
 /// The terminal in raw mode, so keys go straight to the container's tty.
-struct RawMode {
+pub(super) struct RawMode {
     fd: i32,
     saved: libc::termios,
 }
 
 impl RawMode {
-    fn enable(fd: i32) -> Option<RawMode> {
+    pub(super) fn enable(fd: i32) -> Option<RawMode> {
         // SAFETY: tcgetattr/tcsetattr on a terminal fd with termios structs we own.
         unsafe {
             let mut saved: libc::termios = std::mem::zeroed();

@@ -10,6 +10,7 @@ mod cp;
 mod cp_tar;
 mod create_opts;
 mod events;
+mod exec;
 mod image;
 mod ops;
 mod opt_parsers;
@@ -67,6 +68,7 @@ const TOP: &[Command] = &[
     c("logs", &container::LOGS_SPEC, container::logs),
     c("inspect", &container::INSPECT_SPEC, container::inspect),
     c("wait", &container::WAIT_SPEC, container::wait),
+    c("exec", &exec::EXEC_SPEC, exec::exec),
     c("images", &image::IMAGES_SPEC, image::images),
     c("tag", &image::TAG_SPEC, image::tag),
     c("rmi", &image::RMI_SPEC, image::rmi),
@@ -120,6 +122,7 @@ const CONTAINER: &[Command] = &[
     c("unpause", &ops::UNPAUSE_SPEC, ops::unpause),
     c("update", &ops::UPDATE_SPEC, ops::update),
     c("port", &ops::PORT_SPEC, ops::port),
+    c("exec", &exec::EXEC_SPEC, exec::exec),
 ];
 
 const IMAGE: &[Command] = &[

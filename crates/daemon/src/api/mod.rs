@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod containers;
 pub mod events;
+pub mod exec;
 pub mod images;
 pub mod ops;
 pub mod stats;

@@ -141,7 +141,7 @@ pub fn inspect(daemon: &Arc<Daemon>, h: &Handle, c: &Container, _size: bool) -> 
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": null,
+        "ExecIDs": daemon.execs.ids_json(&c.id),
         "HostConfig": host,
         "GraphDriver": graph.unwrap_or(json!({"Name": c.driver, "Data": null})),
         "Mounts": [],

@@ -349,6 +349,7 @@ impl Daemon {
         h.update(|c| c.state.status = Status::Removing);
         self.forget(&h.id);
         self.events.container(&h.lock(), "destroy", &[]);
+        self.execs.remove_container(&h.id);
         h.mark_removed();
         let daemon = self.clone();
         let handle = h.clone();

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod attach;
 pub mod container;
 pub mod create;
+pub mod exec;
 pub mod lifecycle;
 pub mod monitor;
 pub mod pause;
@@ -71,6 +72,8 @@ pub struct Daemon {
     pub started_at: SystemTime,
     /// The event bus behind `GET /events`.
     pub events: crate::events::Events,
+    /// `docker exec` instances of every container.
+    pub execs: exec::ExecStore,
 }
 
 impl Daemon {
@@ -97,6 +100,7 @@ impl Daemon {
                 .find(|p| p.exists()),
             started_at: SystemTime::now(),
             events: crate::events::Events::new(),
+            execs: exec::ExecStore::default(),
             config,
         });
         Ok(daemon)

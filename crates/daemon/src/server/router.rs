@@ -10,7 +10,7 @@ use hyper::{Method, StatusCode};
 use super::body::{self, Response};
 use super::request::{parse_version, split_version, Request};
 use super::{API_VERSION, MIN_API_VERSION};
-use crate::api::{archive, containers, images, ops, stats, streams, system, top};
+use crate::api::{archive, containers, exec, images, ops, stats, streams, system, top};
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
 
@@ -100,6 +100,10 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::POST, ["containers", id, "update"]) => ops::update(&daemon, id, req).await,
         (&Method::GET, ["containers", id, "stats"]) => stats::stats(&daemon, id, req).await,
         (&Method::GET, ["containers", id, "top"]) => top::top(&daemon, id, req).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(&daemon, id, req).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(&daemon, id, req).await,
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&daemon, id, &req),
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&daemon, id),
 
         (&Method::GET, ["images", "json"]) => images::list(&daemon, req),
         (&Method::POST, ["images", "load"]) => images::load(&daemon, req).await,

@@ -12,7 +12,7 @@ mod merge;
 mod resources;
 mod rootfs;
 mod seccomp;
-pub(crate) mod user;
+pub mod user;
 mod validate;
 
 use std::path::Path;

@@ -286,7 +286,7 @@ impl InitPlan {
 
 /// The kernel refuses (EPERM) an effective capability that is not permitted, and an
 /// inheritable one outside the bounding set; say which instead.
-fn check_capability_sets(c: &CapSets) -> Result<(), InitError> {
+pub(crate) fn check_capability_sets(c: &CapSets) -> Result<(), InitError> {
     let name = |mask: u64| {
         (0..64)
             .filter(|b| mask & (1 << b) != 0)
@@ -415,7 +415,7 @@ pub fn has_capability(cap: u32) -> bool {
 
 const CAP_SYS_RESOURCE: u32 = 24;
 
-fn rlimits(list: &[oci_spec::runtime::PosixRlimit]) -> Result<Vec<Rlimit>, InitError> {
+pub(crate) fn rlimits(list: &[oci_spec::runtime::PosixRlimit]) -> Result<Vec<Rlimit>, InitError> {
     let mut out = Vec::new();
     for r in list {
         let name = serde_json::to_string(&r.typ())
@@ -463,7 +463,7 @@ fn rlimits(list: &[oci_spec::runtime::PosixRlimit]) -> Result<Vec<Rlimit>, InitE
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Every path execve may try for `command`, in the order of the container's $PATH.
-fn exec_candidates(command: &str, env: &[String]) -> Result<Vec<CString>, InitError> {
+pub(crate) fn exec_candidates(command: &str, env: &[String]) -> Result<Vec<CString>, InitError> {
     let to_c =
         |s: String| CString::new(s).map_err(|_| invalid("process.args[0]", "contains a NUL byte"));
     if command.contains('/') {

@@ -23,7 +23,9 @@ commands:
   kill [--all] ID [SIGNAL]                                default SIGTERM
   pause ID
   resume ID
-  delete [--force] ID";
+  delete [--force] ID
+  exec --process FILE [--tty] [--console-socket SOCK] [--pid-file FILE] ID
+                                                          run a process in it, wait, exit with its status";
 
 struct Args {
     root: PathBuf,
@@ -34,6 +36,8 @@ struct Args {
     detach: bool,
     all: bool,
     force: bool,
+    process: Option<PathBuf>,
+    tty: bool,
     positional: Vec<String>,
 }
 
@@ -47,6 +51,8 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         detach: false,
         all: false,
         force: false,
+        process: None,
+        tty: false,
         positional: Vec::new(),
     };
     while let Some(arg) = argv.next() {
@@ -68,6 +74,8 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--detach" | "-d" => args.detach = true,
             "--all" | "-a" => args.all = true,
             "--force" | "-f" => args.force = true,
+            "--process" | "-p" => args.process = Some(value("--process")?.into()),
+            "--tty" | "-t" => args.tty = true,
             "--help" | "-h" => return Err(String::new()),
             f if f.starts_with('-') && f.len() > 1 => return Err(format!("unknown flag {f}")),
             _ if args.command.is_empty() => args.command = arg,
@@ -181,6 +189,7 @@ fn dispatch(args: &Args) -> Result<u8, Failure> {
         "pause" => rt.pause(one_id(args)?)?,
         "resume" => rt.resume(one_id(args)?)?,
         "delete" => rt.delete(one_id(args)?, args.force)?,
+        "exec" => return exec(&rt, one_id(args)?, args),
         other => return Err(Failure::Usage(format!("unknown command {other:?}"))),
     }
     Ok(0)
@@ -255,6 +264,29 @@ fn run(rt: &Builtin, id: &str, args: &Args) -> Result<u8, Failure> {
     };
     rt.delete(id, true)?;
     Ok(status as u8)
+}
+
+/// `exec`: the process comes from `--process` (an OCI process object); `--tty` asks for a
+/// terminal as runc's flag does, and like runc's `exec -d` that needs a console socket.
+fn exec(rt: &Builtin, id: &str, args: &Args) -> Result<u8, Failure> {
+    let Some(path) = &args.process else {
+        return Err(Failure::Usage("exec needs --process FILE".into()));
+    };
+    if args.detach {
+        return Err(Failure::Usage(
+            "exec --detach is not supported: berth-runtime exec waits for the process".into(),
+        ));
+    }
+    let mut process = berth_runtime::exec::load_process(path).map_err(RuntimeError::from)?;
+    if args.tty {
+        process.set_terminal(Some(true));
+    }
+    let opts = berth_runtime::exec::ExecOptions {
+        console_socket: args.console_socket.clone(),
+        pid_file: args.pid_file.clone(),
+    };
+    let code = berth_runtime::exec::exec(rt, id, &process, &opts)?;
+    Ok(code as u8)
 }
 
 /// Waits for `pid`, passing every forwarded signal on to it; returns its exit code.
