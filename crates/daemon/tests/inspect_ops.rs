@@ -91,6 +91,20 @@ fn pause_stops_progress_until_unpause_and_survives_a_daemon_restart() {
         "the log grew while paused"
     );
 
+    for exec in [
+        d.docker(&["exec", "ticker", "true"]),
+        d.berth(&["exec", "ticker", "true"]),
+    ] {
+        assert_ne!(exec.status.code(), Some(0));
+        assert!(
+            stderr(&exec).contains(&format!(
+                "Container {id} is paused, unpause the container before exec"
+            )),
+            "{}",
+            stderr(&exec)
+        );
+    }
+
     let again = d.docker(&["pause", "ticker"]);
     assert!(
         stderr(&again).contains(&format!("Container {id} is already paused")),
