@@ -443,7 +443,12 @@ fn stop_restart_policy_and_restore_report_every_die() {
         "run -d",
     );
     d.kill9_and_restart_after(Duration::from_millis(1500));
-    let evs = docker_events(&d, &since, &now(), &["container=ev-q"]);
+    // The restarted berthd notices the exit while it re-adopts its containers.
+    let evs = eventually(Duration::from_secs(10), || {
+        let evs = docker_events(&d, &since, &now(), &["container=ev-q"]);
+        (!evs.is_empty()).then_some(evs)
+    })
+    .expect("no die for the container that exited while berthd was down");
     assert_eq!(actions(&evs), ["die"], "{evs:#?}");
     assert_eq!(evs[0]["Actor"]["Attributes"]["exitCode"], "4");
 }
