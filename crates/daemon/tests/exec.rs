@@ -1,5 +1,6 @@
 //! `docker exec` and `berth exec` against berthd: exit codes, user, env, working directory,
-//! the container's PID namespace, stdin, tty, detached execs, stopped containers and runc.
+//! the container's PID namespace, stdin, tty, detached execs, stopped containers and runc (with
+//! and without a terminal).
 
 mod common;
 
@@ -250,11 +251,8 @@ fn exec_under_runc() {
         "{}",
         stdout(&out)
     );
-    let out = d.docker(&["exec", "-t", &id, "true"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("exec with a terminal (-t) is not supported under runtime runc"),
-        "{}",
-        stderr(&out)
-    );
+    // With a terminal: runc gets one from berthd and gives the process its own pty.
+    let out = d.docker(&["exec", "-t", &id, "sh", "-c", "tty; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("/dev/pts/"), "{:?}", stdout(&out));
 }

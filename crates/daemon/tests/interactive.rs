@@ -238,11 +238,11 @@ fn piped_stdin_reaches_run_i() {
 
 /// `exec -it`: a second shell in a running container, with the terminal's size, typed input
 /// and the shell's exit status.
-fn exec_session(d: &TestDaemon, client: &str, name: &str) {
-    assert_ok(
-        &d.docker(&["run", "-d", "--name", name, IMAGE, "sleep", "1000"]),
-        "run -d",
-    );
+fn exec_session(d: &TestDaemon, client: &str, name: &str, run_flags: &[&str]) {
+    let mut run = vec!["run", "-d", "--name", name];
+    run.extend(run_flags);
+    run.extend([IMAGE, "sleep", "1000"]);
+    assert_ok(&d.docker(&run), "run -d");
     let t = terminal_for(d);
     t.line(&format!("{client} exec -it {name} sh; echo exec-status-$?"));
     t.expect("/ #");
@@ -250,6 +250,17 @@ fn exec_session(d: &TestDaemon, client: &str, name: &str) {
     t.expect("in-5");
     t.expect("30 100");
     t.expect("sleep1000");
+    t.run(&["resize-window", "-t", "main", "-x", "90", "-y", "25"]);
+    let resized = eventually(Duration::from_secs(10), || {
+        t.line("stty size");
+        std::thread::sleep(Duration::from_millis(300));
+        t.screen().contains("25 90").then_some(())
+    });
+    assert!(
+        resized.is_some(),
+        "window size never changed:\n{}",
+        t.screen()
+    );
     t.line("exit 3");
     t.expect("exec-status-3");
     assert_eq!(inspect(d, name, "{{.State.Running}}"), "true");
@@ -260,12 +271,20 @@ fn exec_session(d: &TestDaemon, client: &str, name: &str) {
 fn docker_exec_it_gives_a_second_shell() {
     let d = TestDaemon::start();
     d.import_busybox(IMAGE);
-    exec_session(&d, "docker", "ex-docker");
+    exec_session(&d, "docker", "ex-docker", &[]);
 }
 
 #[test]
 fn berth_exec_it_gives_a_second_shell() {
     let d = TestDaemon::start();
     d.import_busybox(IMAGE);
-    exec_session(&d, "$BERTH", "ex-berth");
+    exec_session(&d, "$BERTH", "ex-berth", &[]);
+}
+
+#[test]
+fn docker_exec_it_under_runc() {
+    let runc = berth_testutil::require_tool("runc", "runc");
+    let d = TestDaemon::start_with_args(&["--add-runtime", &format!("runc={}", runc.display())]);
+    d.import_busybox(IMAGE);
+    exec_session(&d, "docker", "ex-runc", &["--runtime", "runc"]);
 }

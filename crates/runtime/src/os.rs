@@ -256,6 +256,30 @@ pub fn send_fd(sock: &UnixStream, fd: RawFd, name: &[u8]) -> io::Result<()> {
     }
 }
 
+/// A new pty pair: the master and its slave, both close-on-exec and not a controlling terminal.
+pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: posix_openpt returns a new fd we own; grantpt/unlockpt/ptsname_r act on it, and
+    // ptsname_r writes a NUL-terminated name into our buffer.
+    unsafe {
+        let m = check(libc::posix_openpt(
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ))?;
+        let master = OwnedFd::from_raw_fd(m);
+        check(libc::grantpt(m))?;
+        check(libc::unlockpt(m))?;
+        let mut name = [0 as libc::c_char; 128];
+        let rc = libc::ptsname_r(m, name.as_mut_ptr(), name.len());
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        let s = check(libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ))?;
+        Ok((master, OwnedFd::from_raw_fd(s)))
+    }
+}
+
 /// Sets the window size of the terminal behind `fd` (a pty master or slave).
 pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> io::Result<()> {
     let ws = libc::winsize {

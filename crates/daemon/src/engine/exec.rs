@@ -259,12 +259,6 @@ impl Daemon {
             // Checked now as well as at start: the docker CLI shows create errors, not start's.
             resolve_user(h, user)?;
         }
-        let runtime = h.lock().runtime.clone();
-        if config.tty.unwrap_or(false) && !matches!(self.config.runtime_path(&runtime), Some(None))
-        {
-            // Refused here, where the docker CLI shows the message, rather than at start.
-            return Err(tty_unsupported(&runtime));
-        }
         let detach_keys = match config.detach_keys.as_deref().filter(|k| !k.is_empty()) {
             Some(k) => {
                 crate::detach::parse_keys(k).map_err(|e| ApiError::BadRequest(e.to_string()))?
@@ -393,9 +387,6 @@ impl Daemon {
         let runtime = self.config.runtime_path(&c.runtime).ok_or_else(|| {
             ApiError::BadRequest(format!("unknown or invalid runtime name: {}", c.runtime))
         })?;
-        if exec.tty() && runtime.is_some() {
-            return Err(tty_unsupported(&c.runtime));
-        }
         let binary = match runtime {
             Some(path) => path.to_path_buf(),
             None => sibling_binary("berth-runtime").ok_or_else(|| {
@@ -404,7 +395,22 @@ impl Daemon {
                 )
             })?,
         };
-        let mut cmd = Command::new(&binary);
+        // An external runtime hands an exec's pty out only when it detaches (and then the exit
+        // status is lost), so under one berthd gives it a terminal of its own instead: runc then
+        // makes the process's pty and copies between the two, and follows our terminal's size
+        // (SIGWINCH reaches it as the session leader `setsid -c` makes it).
+        let outer = match (exec.tty(), runtime.is_some()) {
+            (true, true) => Some(open_pty(console_size)?),
+            _ => None,
+        };
+        let mut cmd = match &outer {
+            Some(_) => {
+                let mut setsid = Command::new("setsid");
+                setsid.args(["--wait", "--ctty"]).arg(&binary);
+                setsid
+            }
+            None => Command::new(&binary),
+        };
         cmd.arg("--root")
             .arg(self.runtime_root(&c.runtime))
             .arg("exec")
@@ -412,7 +418,7 @@ impl Daemon {
             .arg(&process_file)
             .arg("--pid-file")
             .arg(exec.dir.join("pid"));
-        let console = if exec.tty() {
+        let console = if exec.tty() && outer.is_none() {
             let path = exec.dir.join("console.sock");
             let sock = berth_runtime::console::ConsoleSocket::bind(&path)
                 .map_err(|e| ApiError::internal(format!("bind {}: {e}", path.display())))?;
@@ -435,12 +441,26 @@ impl Daemon {
         .stderr(pipe_if(
             attached && (exec.tty() || cfg.attach_stderr.unwrap_or(false)),
         ));
+        let outer_master = match outer {
+            Some((master, slave)) => {
+                let copy = |fd: &OwnedFd| {
+                    fd.try_clone()
+                        .map(Stdio::from)
+                        .map_err(|e| ApiError::internal(format!("dup the exec's terminal: {e}")))
+                };
+                cmd.stdin(copy(&slave)?)
+                    .stdout(copy(&slave)?)
+                    .stderr(Stdio::from(slave));
+                Some(master)
+            }
+            None => None,
+        };
         let mut child = cmd
             .spawn()
             .map_err(|e| ApiError::internal(format!("spawn {}: {e}", binary.display())))?;
         let master = match console {
             Some(sock) => receive_pty(&sock, &mut child)?,
-            None => None,
+            None => outer_master,
         };
         let launched = Launched {
             stdin: child.stdin.take(),
@@ -548,12 +568,14 @@ fn receive_pty(
     }
 }
 
-/// runc hands a pty to a console socket only with `exec --detach`, and then the process is no
-/// longer its child, so its exit status would be lost: refused rather than half done.
-fn tty_unsupported(runtime: &str) -> ApiError {
-    ApiError::BadRequest(format!(
-        "exec with a terminal (-t) is not supported under runtime {runtime}; run it without -t"
-    ))
+/// A new pty pair (master, slave), sized when the client told its size.
+fn open_pty(size: Option<(u16, u16)>) -> ApiResult<(OwnedFd, OwnedFd)> {
+    let (master, slave) = berth_runtime::os::open_pty()
+        .map_err(|e| ApiError::internal(format!("open a terminal for the exec: {e}")))?;
+    if let Some((h, w)) = size {
+        let _ = berth_runtime::os::set_winsize(master.as_raw_fd(), h, w);
+    }
+    Ok((master, slave))
 }
 
 /// A runtime's exit status as Docker reports it: its code, or 128+signal.
@@ -567,17 +589,7 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 
 /// Sets the window size of a pty master (resize).
 pub fn resize(master: &OwnedFd, height: u16, width: u16) -> std::io::Result<()> {
-    let ws = libc::winsize {
-        ws_row: height,
-        ws_col: width,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads the winsize we pass.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    berth_runtime::os::set_winsize(master.as_raw_fd(), height, width)
 }
 
 #[cfg(test)]

@@ -76,21 +76,7 @@ mod tests {
     #[test]
     fn a_peer_resizes_the_terminal_through_the_socket() {
         let dir = tempfile::tempdir().unwrap();
-        // SAFETY: opening a new pty pair; the fds are wrapped at once.
-        let (master, slave) = unsafe {
-            let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-            assert!(m >= 0);
-            assert_eq!(libc::grantpt(m), 0);
-            assert_eq!(libc::unlockpt(m), 0);
-            let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_owned();
-            let s = libc::open(
-                name.as_ptr(),
-                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-            );
-            assert!(s >= 0);
-            use std::os::fd::FromRawFd;
-            (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s))
-        };
+        let (master, slave) = sys::open_pty().unwrap();
         let server = PtyServer::bind(dir.path(), master).unwrap();
         let state_dir = dir.path().to_path_buf();
         let client = std::thread::spawn(move || resize(&state_dir, 33, 120));
