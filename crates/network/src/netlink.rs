@@ -236,7 +236,7 @@ impl Netlink {
         Ok(Netlink {
             fd,
             seq: 0,
-            buf: vec![0u8; 32 * 1024],
+            buf: vec![0u8; 16 * 1024],
         })
     }
 
@@ -318,6 +318,20 @@ impl Netlink {
     }
 
     fn recv(&mut self) -> Result<usize> {
+        // Peek first (MSG_TRUNC makes recv report the datagram's full size) so a reply larger
+        // than the buffer, e.g. a dump of links with many attributes, grows it instead of
+        // being cut off; then take the datagram for real.
+        loop {
+            let peeked = self.recv_flags(libc::MSG_PEEK | libc::MSG_TRUNC)?;
+            if peeked > self.buf.len() {
+                self.buf.resize(peeked.next_power_of_two(), 0);
+                continue;
+            }
+            return self.recv_flags(0);
+        }
+    }
+
+    fn recv_flags(&mut self, flags: libc::c_int) -> Result<usize> {
         loop {
             // SAFETY: receiving into our own buffer of the stated length.
             let n = unsafe {
@@ -325,7 +339,7 @@ impl Netlink {
                     self.fd.as_raw_fd(),
                     self.buf.as_mut_ptr() as *mut libc::c_void,
                     self.buf.len(),
-                    libc::MSG_TRUNC,
+                    flags,
                 )
             };
             if n < 0 {
@@ -335,15 +349,7 @@ impl Netlink {
                 }
                 return Err(NetlinkError::Socket(err));
             }
-            let n = n as usize;
-            if n > self.buf.len() {
-                // The datagram did not fit: it is lost, so grow and report rather than guess.
-                self.buf.resize(n.next_power_of_two(), 0);
-                return Err(NetlinkError::Malformed(
-                    "reply larger than the receive buffer",
-                ));
-            }
-            return Ok(n);
+            return Ok(n as usize);
         }
     }
 }

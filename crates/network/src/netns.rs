@@ -159,6 +159,31 @@ impl NetNs {
     }
 }
 
+/// The namespace files under `dir` (none if `dir` does not exist): a restart compares them
+/// with the containers it knows and removes the rest with [`remove_path`].
+pub fn list_pinned(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(NetnsError::Open {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| NetnsError::Open {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        out.push(entry.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Unmounts and unlinks a namespace file by path, e.g. one left behind by a crash. A missing
 /// file is not an error, so a reconcile pass can call it blindly.
 pub fn remove_path(path: &Path) -> Result<()> {

@@ -150,7 +150,14 @@ fn netns_is_created_entered_and_deleted_without_leaving_a_mount() {
     assert!(matches!(err, NetnsError::NotANamespace(_)), "{err}");
 
     let path = ns.path().to_path_buf();
+    assert_eq!(
+        berth_network::netns::list_pinned(&guard.netns_dir()).unwrap(),
+        vec![path.clone()]
+    );
     ns.delete().unwrap();
+    assert!(berth_network::netns::list_pinned(&guard.netns_dir())
+        .unwrap()
+        .is_empty());
     assert!(!path.exists());
     assert!(mounted_under(guard.dir.path()).is_empty());
     // Removing what is already gone is fine (a reconcile may run twice).
