@@ -43,6 +43,16 @@ pub enum VethError {
     NotAVeth(String, String),
 }
 
+impl VethError {
+    /// The kernel's errno, when the kernel refused (EEXIST: that host end exists already).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            VethError::Link(e) | VethError::Inside { source: e, .. } => e.errno(),
+            _ => None,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, VethError>;
 
 /// How to plug one container in.

@@ -386,6 +386,42 @@ fn two_containers_on_a_bridge_talk_to_each_other_and_to_the_host_then_leave_noth
     namespaces[0].run(|| ping_pong(to_host)).unwrap().unwrap();
     server.join().unwrap();
 
+    // Plugging the same container in twice, or into a bridge that is not there, is refused.
+    let twice = veth::attach(
+        &mut nl,
+        &AttachRequest {
+            container_id: &format!("{}ffff", attached[0].host_ifname.trim_start_matches("bv")),
+            bridge: &bridge,
+            netns: &namespaces[1],
+            ip: Ipv4Addr::from(u32::from(gateway) + 100),
+            prefix: 24,
+            gateway,
+            mtu: 1500,
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        twice.to_string().split(':').next(),
+        Some(format!("creating veth pair {}", attached[0].host_ifname).as_str()),
+        "{twice}"
+    );
+    assert_eq!(twice.errno(), Some(libc::EEXIST));
+    let missing = unique('m');
+    let err = veth::attach(
+        &mut nl,
+        &AttachRequest {
+            container_id: "0123456789abcdef",
+            bridge: &missing,
+            netns: &namespaces[1],
+            ip: Ipv4Addr::from(u32::from(gateway) + 101),
+            prefix: 24,
+            gateway,
+            mtu: 1500,
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), format!("bridge {missing} does not exist"));
+
     // A failed attach leaves nothing: the gateway is off-link, so the route cannot be added.
     let bad_id = container_id();
     guard.links.push(veth::host_ifname(&bad_id).unwrap());
