@@ -4,3 +4,11 @@
 //! nftables table `berth`, and an embedded DNS server for user-defined networks.
 //!
 //! Everything berth creates on the host carries its name, so a leak check can find it.
+
+pub mod bridge;
+pub mod ipam;
+pub mod link;
+pub mod netlink;
+pub mod netns;
+pub mod sysctl;
+pub mod veth;
