@@ -373,17 +373,31 @@ fn normalized(net: &NetworkRules) -> Result<NetworkRules, NftError> {
 /// Sets `net.ipv4.conf.<bridge>.route_localnet=1`, which lets DNATed connections from the host
 /// to 127.0.0.1 leave through the bridge (see the module docs). Call it once the bridge exists.
 pub fn enable_route_localnet(bridge: &str) -> Result<(), NftError> {
-    // The name becomes a path component: refuse anything that is not an interface name.
-    if bridge.is_empty() || bridge.len() > 15 || bridge.contains('/') || bridge.starts_with('.') {
-        return Err(NftError::InterfaceName(bridge.to_string()));
-    }
+    check_interface_name(bridge)?;
     write_sysctl(&format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"))
+}
+
+/// Turns on hairpin mode on bridge port `port` (a container's veth host end), so that the
+/// bridge may send a frame back out of the port it came in on. A container reaching its own
+/// published port needs it when `br_netfilter` is loaded (as dockerd loads it): the DNAT then
+/// happens while the frame is being bridged, and its new destination is behind its own port.
+pub fn enable_hairpin(port: &str) -> Result<(), NftError> {
+    check_interface_name(port)?;
+    write_sysctl(&format!("/sys/class/net/{port}/brport/hairpin_mode"))
 }
 
 /// Sets `net.ipv4.ip_forward=1`: without it nothing leaves a bridge network (berthd does it at
 /// start, as dockerd does).
 pub fn enable_ip_forward() -> Result<(), NftError> {
     write_sysctl("/proc/sys/net/ipv4/ip_forward")
+}
+
+/// The name becomes a path component: refuse anything that is not an interface name.
+fn check_interface_name(name: &str) -> Result<(), NftError> {
+    if name.is_empty() || name.len() > 15 || name.contains('/') || name.starts_with('.') {
+        return Err(NftError::InterfaceName(name.to_string()));
+    }
+    Ok(())
 }
 
 fn write_sysctl(path: &str) -> Result<(), NftError> {
