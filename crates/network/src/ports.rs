@@ -247,7 +247,8 @@ impl Publisher {
         }
         let rules: Vec<PortRule> = entries.iter().map(|(rule, _)| *rule).collect();
         if !rules.is_empty() {
-            self.table.add_ports(owner, &rules)?;
+            // The owner has nothing published (checked above), so no lookup is needed.
+            self.table.append_ports(owner, &rules)?;
         }
         held.insert(owner.to_string(), entries);
         Ok(rules)

@@ -212,6 +212,18 @@ impl NatTable {
         self.apply(batch.to_nftables(), "adding published ports")
     }
 
+    /// Adds `owner`'s port rules without first looking for ones it already has: one nft call
+    /// instead of two, for the `run` hot path. Rules of the same owner left by a crash are not
+    /// replaced, but [`NatTable::remove_ports`] still removes them all (it removes by owner).
+    pub fn append_ports(&self, owner: &str, ports: &[PortRule]) -> Result<(), NftError> {
+        let _guard = self.lock();
+        let mut batch = Batch::new();
+        for rule in rules::port_rules(&self.name, owner, ports) {
+            batch.add(rule);
+        }
+        self.apply(batch.to_nftables(), "adding published ports")
+    }
+
     /// Removes exactly `owner`'s port rules; an owner without rules is not an error.
     pub fn remove_ports(&self, owner: &str) -> Result<(), NftError> {
         let _guard = self.lock();
