@@ -451,7 +451,6 @@ fn internal_network_has_no_way_out() {
     lab.serve(&cns, Protocol::Tcp, 8080);
     assert!(ask(Some(&cns), Protocol::Tcp, lab.outside_ip, 9000).is_err());
     assert!(ask(Some(&ons), Protocol::Tcp, lab.container_ip, 8080).is_err());
-    // The container still reaches the host's bridge address (its gateway): only forwarding is cut.
     let (_, listing) = nft(&["list", "table", "ip", lab.table.name()]);
     assert!(
         !listing.contains("masquerade"),
