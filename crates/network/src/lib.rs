@@ -10,5 +10,7 @@ pub mod ipam;
 pub mod link;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
+pub mod ports;
 pub mod sysctl;
 pub mod veth;
