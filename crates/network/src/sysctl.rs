@@ -78,6 +78,22 @@ impl Sysctl {
     }
 }
 
+/// Turns on hairpin mode on bridge port `port` (a container's veth host end), so the bridge may
+/// send a frame back out of the port it came in on. A container reaching its own published port
+/// needs it when `br_netfilter` is loaded (dockerd loads it): the DNAT then happens while the
+/// frame is being bridged, and its new destination is behind its own port.
+pub fn enable_hairpin(port: &str) -> Result<()> {
+    check_ifname(port)?;
+    let path = Path::new("/sys/class/net")
+        .join(port)
+        .join("brport/hairpin_mode");
+    std::fs::write(&path, "1").map_err(|source| SysctlError::Write {
+        path,
+        value: "1".to_string(),
+        source,
+    })
+}
+
 fn check_ifname(name: &str) -> Result<()> {
     if crate::link::validate_ifname(name).is_err() || Path::new(name).components().count() != 1 {
         return Err(SysctlError::BadInterface(name.to_string()));

@@ -11,11 +11,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use berth_network::nft::{
-    enable_hairpin, enable_ip_forward, enable_route_localnet, rules, DesiredState, NatTable,
-    NetworkRules,
-};
+use berth_network::nft::{rules, DesiredState, NatTable, NetworkRules};
 use berth_network::ports::{PortError, PortRequest, Protocol, Publisher};
+use berth_network::sysctl::{enable_hairpin, Sysctl};
 use berth_testutil::{require_root, require_tool};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -252,8 +250,8 @@ impl Lab {
         ]);
         ip(&["-n", ons, "link", "set", &peer_o, "up"]);
         ip(&["-n", ons, "link", "set", "lo", "up"]);
-        enable_ip_forward().unwrap();
-        enable_route_localnet(br).unwrap();
+        Sysctl::default().enable_ip_forward().unwrap();
+        Sysctl::default().enable_route_localnet(br).unwrap();
         enable_hairpin(&veth_c).unwrap();
         lab.table.ensure().unwrap();
         lab

@@ -19,7 +19,7 @@
 //! Publishing to the host itself over 127.0.0.1 works without a proxy process: the output chain
 //! DNATs the connection, and two things let it leave through the bridge and come back:
 //! `route_localnet=1` on the bridge (the kernel otherwise refuses to route a loopback source out
-//! of a non-loopback interface; [`enable_route_localnet`]) and a masquerade of 127.0.0.0/8
+//! of a non-loopback interface; [`crate::sysctl::Sysctl::enable_route_localnet`]) and a masquerade of 127.0.0.0/8
 //! sources going out of the bridge (so the container answers the bridge's address).
 //!
 //! IPv4 only: the table is of family `ip`, and IPv6 host addresses are refused.
@@ -59,14 +59,6 @@ pub enum NftError {
     TableName(String),
     #[error("invalid prefix length /{0} for an IPv4 subnet")]
     PrefixLength(u8),
-    #[error("invalid interface name {0:?}")]
-    InterfaceName(String),
-    #[error("writing {path}: {source}")]
-    Sysctl {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// What one network needs from the table.
@@ -379,42 +371,5 @@ fn normalized(net: &NetworkRules) -> Result<NetworkRules, NftError> {
     Ok(NetworkRules {
         subnet: Ipv4Addr::from(u32::from(net.subnet) & mask),
         ..net.clone()
-    })
-}
-
-/// Sets `net.ipv4.conf.<bridge>.route_localnet=1`, which lets DNATed connections from the host
-/// to 127.0.0.1 leave through the bridge (see the module docs). Call it once the bridge exists.
-pub fn enable_route_localnet(bridge: &str) -> Result<(), NftError> {
-    check_interface_name(bridge)?;
-    write_sysctl(&format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"))
-}
-
-/// Turns on hairpin mode on bridge port `port` (a container's veth host end), so that the
-/// bridge may send a frame back out of the port it came in on. A container reaching its own
-/// published port needs it when `br_netfilter` is loaded (as dockerd loads it): the DNAT then
-/// happens while the frame is being bridged, and its new destination is behind its own port.
-pub fn enable_hairpin(port: &str) -> Result<(), NftError> {
-    check_interface_name(port)?;
-    write_sysctl(&format!("/sys/class/net/{port}/brport/hairpin_mode"))
-}
-
-/// Sets `net.ipv4.ip_forward=1`: without it nothing leaves a bridge network (berthd does it at
-/// start, as dockerd does).
-pub fn enable_ip_forward() -> Result<(), NftError> {
-    write_sysctl("/proc/sys/net/ipv4/ip_forward")
-}
-
-/// The name becomes a path component: refuse anything that is not an interface name.
-fn check_interface_name(name: &str) -> Result<(), NftError> {
-    if name.is_empty() || name.len() > 15 || name.contains('/') || name.starts_with('.') {
-        return Err(NftError::InterfaceName(name.to_string()));
-    }
-    Ok(())
-}
-
-fn write_sysctl(path: &str) -> Result<(), NftError> {
-    std::fs::write(path, "1").map_err(|source| NftError::Sysctl {
-        path: path.to_string(),
-        source,
     })
 }
