@@ -77,6 +77,7 @@ fn run_rm_reports_create_attach_start_die_destroy_in_order() {
         assert_eq!(e["scope"], "local");
     }
     assert_eq!(evs[3]["Actor"]["Attributes"]["exitCode"], "3");
+    assert_eq!(evs[3]["Actor"]["Attributes"]["execDuration"], "0");
     let times: Vec<i64> = evs
         .iter()
         .map(|e| e["timeNano"].as_i64().unwrap())
@@ -96,7 +97,8 @@ fn run_rm_reports_create_attach_start_die_destroy_in_order() {
     assert_ok(&out, "berth events");
     let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 5, "{lines:?}");
-    let die = format!(" container die {id} (exitCode=3, image={IMAGE}, name=ev-rm)");
+    let die =
+        format!(" container die {id} (execDuration=0, exitCode=3, image={IMAGE}, name=ev-rm)");
     assert!(lines[3].ends_with(&die), "{} vs {die}", lines[3]);
     // `2026-11-28T09:00:00.123456789Z` or with a numeric zone.
     let stamp = lines[3].split(' ').next().unwrap();

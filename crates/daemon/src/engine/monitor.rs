@@ -72,8 +72,15 @@ impl Daemon {
         if oom {
             self.events.container(&h.lock(), "oom", &[]);
         }
-        self.events
-            .container(&h.lock(), "die", &[("exitCode", &exit_code.to_string())]);
+        let ran_for = exec_duration(h.lock().state.started_at.as_deref(), &finished);
+        self.events.container(
+            &h.lock(),
+            "die",
+            &[
+                ("exitCode", &exit_code.to_string()),
+                ("execDuration", &ran_for.to_string()),
+            ],
+        );
         h.update(|c| {
             c.state.status = if decision.is_some() {
                 Status::Restarting
@@ -100,5 +107,35 @@ impl Daemon {
                 }
             });
         }
+    }
+}
+
+/// Whole seconds from the start of the run to its end, as Docker's die event reports them.
+fn exec_duration(started: Option<&str>, finished: &str) -> i64 {
+    let now = std::time::SystemTime::now();
+    let parse = |t: &str| crate::timefmt::parse_time(t, now).ok();
+    match (started.and_then(parse), parse(finished)) {
+        (Some((s, sn)), Some((f, fn_))) => {
+            let nanos = (f - s) as i128 * 1_000_000_000 + fn_ as i128 - sn as i128;
+            (nanos / 1_000_000_000).max(0) as i64
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exec_duration;
+
+    #[test]
+    fn the_run_time_is_in_whole_seconds() {
+        assert_eq!(
+            exec_duration(
+                Some("2026-11-28T10:00:00.900000000Z"),
+                "2026-11-28T10:01:05.100000000Z"
+            ),
+            64
+        );
+        assert_eq!(exec_duration(None, "2026-11-28T10:01:05Z"), 0);
     }
 }
