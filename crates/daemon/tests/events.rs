@@ -547,3 +547,38 @@ fn pause_unpause_update_and_exec_are_reported() {
     }
     assert_ok(&d.docker(&["rm", "-f", "ev-ops"]), "rm -f");
 }
+
+#[test]
+fn prune_reports_the_space_it_reclaimed() {
+    let d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    let since = now();
+    assert_ok(
+        &d.docker(&[
+            "run",
+            "--name",
+            "ev-prune",
+            IMAGE,
+            "sh",
+            "-c",
+            "head -c 1048576 /dev/zero > /blob",
+        ]),
+        "run",
+    );
+    let out = d.docker(&["container", "prune", "-f"]);
+    assert_ok(&out, "container prune");
+    assert!(
+        stdout(&out).contains("Total reclaimed space: 1.049MB"),
+        "{}",
+        stdout(&out)
+    );
+    let evs = docker_events(&d, &since, &now(), &["event=prune"]);
+    assert_eq!(actions(&evs), ["prune"], "{evs:#?}");
+    assert_eq!(evs[0]["Type"], "container");
+    let reclaimed: u64 = evs[0]["Actor"]["Attributes"]["reclaimed"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1_048_576..1_200_000).contains(&reclaimed), "{reclaimed}");
+}

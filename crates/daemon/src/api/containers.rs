@@ -125,6 +125,7 @@ pub async fn prune(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
     let filters = crate::filters::Filters::parse(req.query("filters"))?;
     filters.validate(&["until", "label", "label!"])?;
     let mut deleted = Vec::new();
+    let mut reclaimed: u64 = 0;
     for h in daemon.all() {
         let c = h.snapshot();
         if !matches!(
@@ -136,14 +137,33 @@ pub async fn prune(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
         if !views::prune_filter_matches(&filters, &c)? {
             continue;
         }
+        // Measured before the removal: what the container's read-write layer held.
+        let size = {
+            let (d, id) = (daemon.clone(), c.id.clone());
+            tokio::task::spawn_blocking(move || d.container_size(&id))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0)
+        };
         match daemon.remove(&h, false).await {
-            Ok(()) => deleted.push(c.id),
+            Ok(()) => {
+                deleted.push(c.id);
+                reclaimed += size;
+            }
             Err(e) => tracing::warn!("prune: removing {}: {e}", c.id),
         }
     }
+    let attributes = [("reclaimed".to_string(), reclaimed.to_string())].into();
+    daemon.events.publish(crate::events::Event::new(
+        "container",
+        "prune",
+        "",
+        attributes,
+    ));
     Ok(body::ok_json(&json!({
         "ContainersDeleted": if deleted.is_empty() { serde_json::Value::Null } else { json!(deleted) },
-        "SpaceReclaimed": 0,
+        "SpaceReclaimed": reclaimed,
     })))
 }
 

@@ -303,6 +303,10 @@ pub async fn prune(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
     })
     .await?;
     let deleted: Vec<Value> = deleted.iter().map(removed_json).collect();
+    let attributes = [("reclaimed".to_string(), freed.to_string())].into();
+    daemon
+        .events
+        .publish(crate::events::Event::new("image", "prune", "", attributes));
     Ok(body::ok_json(&json!({
         "ImagesDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) },
         "SpaceReclaimed": freed,
