@@ -4,3 +4,5 @@
 //! nftables table `berth`, and an embedded DNS server for user-defined networks.
 //!
 //! Everything berth creates on the host carries its name, so a leak check can find it.
+
+pub mod dns;
