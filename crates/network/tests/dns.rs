@@ -544,3 +544,50 @@ async fn listens_on_port_53() {
     assert_eq!(a_records(&tcp(addr, &query(2, "web", TYPE_A)).await), [WEB]);
     server.stop().await;
 }
+
+/// An independent client (busybox's nslookup, not this crate's codec) resolves container names,
+/// PTR and forwarded names through the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busybox_nslookup_resolves_through_the_server() {
+    let busybox = berth_testutil::require_tool("busybox", "busybox-static");
+    let table = Arc::new(NameTable::new());
+    table.register("berth-dns-bb", &["web", "0123456789ab"], WEB);
+    let upstream = FakeUpstream::start(Upstream::Answers).await;
+    let (server, addr) = start("berth-dns-bb", &table, vec![upstream.addr]).await;
+    let nslookup = |args: Vec<String>| {
+        let busybox = busybox.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(&busybox)
+                .arg("nslookup")
+                .args(&args)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.success(), text)
+        })
+    };
+    let server_arg = addr.to_string();
+    for name in ["web.", "0123456789AB.", "example.com"] {
+        let (ok, out) = nslookup(vec!["-type=a".into(), name.into(), server_arg.clone()])
+            .await
+            .unwrap();
+        let want = if name == "example.com" {
+            UPSTREAM_ANSWER
+        } else {
+            WEB
+        };
+        assert!(
+            ok && out.contains(&format!("Address: {want}")),
+            "nslookup {name}:\n{out}"
+        );
+    }
+    let (ok, out) = nslookup(vec![WEB.to_string(), server_arg.clone()])
+        .await
+        .unwrap();
+    assert!(
+        ok && out.contains("web.berth-dns-bb"),
+        "nslookup {WEB}:\n{out}"
+    );
+    server.stop().await;
+}
