@@ -6,6 +6,7 @@
 //! Everything berth creates on the host carries its name, so a leak check can find it.
 
 pub mod bridge;
+pub mod dns;
 pub mod ipam;
 pub mod link;
 pub mod netlink;
