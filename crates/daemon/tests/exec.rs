@@ -47,6 +47,17 @@ fn docker_exec_runs_in_the_container() {
     let out = d.docker(&["exec", "-e", "FOO=new", &id, "sh", "-c", "echo $KEEP $FOO"]);
     assert_eq!(stdout(&out), "1 new\n");
 
+    // HOME follows the exec's user (nobody's is /nonexistent), unless it is set.
+    let home = |args: &[&str]| {
+        let mut all = vec!["exec"];
+        all.extend(args);
+        all.extend([id.as_str(), "sh", "-c", "echo $HOME"]);
+        stdout(&d.docker(&all))
+    };
+    assert_eq!(home(&[]), "/root\n");
+    assert_eq!(home(&["-u", "nobody"]), "/nonexistent\n");
+    assert_eq!(home(&["-u", "nobody", "-e", "HOME=/tmp"]), "/tmp\n");
+
     // The container's init is PID 1 of the exec's PID namespace.
     let out = d.docker(&["exec", &id, "ps", "-o", "pid,args"]);
     assert_ok(&out, "exec ps");

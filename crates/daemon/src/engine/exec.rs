@@ -510,7 +510,6 @@ impl Daemon {
                 None => env.push(e.clone()),
             }
         }
-        p["env"] = json!(env);
         if let Some(dir) = cfg.working_dir.as_deref().filter(|d| !d.is_empty()) {
             p["cwd"] = json!(dir);
         }
@@ -519,7 +518,18 @@ impl Daemon {
             p["user"]["uid"] = json!(resolved.uid);
             p["user"]["gid"] = json!(resolved.gid);
             p["user"]["additionalGids"] = json!(resolved.additional_gids);
+            // HOME in the container's process came from its own user unless someone set it;
+            // an exec as another user gets that user's home, as runc gives it.
+            let set_by_user = |list: Option<&Vec<String>>| {
+                list.is_some_and(|l| l.iter().any(|e| e.starts_with("HOME=")))
+            };
+            let container_env = h.lock().config.env.clone();
+            if !set_by_user(container_env.as_ref()) && !set_by_user(cfg.env.as_ref()) {
+                env.retain(|e| !e.starts_with("HOME="));
+                env.push(format!("HOME={}", resolved.home));
+            }
         }
+        p["env"] = json!(env);
         if cfg.privileged.unwrap_or(false) {
             let all = json!(self.bounding_caps);
             p["capabilities"] = json!({
