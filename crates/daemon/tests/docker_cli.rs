@@ -463,3 +463,32 @@ fn always_containers_come_back_at_daemon_start() {
         "unless-stopped came back after a stop"
     );
 }
+
+#[test]
+fn start_a_runs_a_container_again_with_its_output() {
+    let d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    let out = d.docker(&[
+        "create",
+        "--name",
+        "again",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo run; exit 4",
+    ]);
+    assert_ok(&out, "create");
+    for round in 0..2 {
+        let out = d.docker(&["start", "-a", "again"]);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "round {round}: {}",
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "run\n", "round {round}");
+    }
+    let out = d.berth(&["start", "-a", "again"]);
+    assert_eq!(out.status.code(), Some(4), "berth: {}", stderr(&out));
+    assert_eq!(stdout(&out), "run\n");
+}

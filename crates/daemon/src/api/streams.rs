@@ -131,15 +131,13 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
         (c.tty(), c.state.status)
     };
     let stream = req.flag("stream");
-    if stream
-        && !matches!(
-            status,
-            Status::Created | Status::Running | Status::Paused | Status::Restarting
-        )
-    {
-        return Err(ApiError::Conflict(
-            "You cannot attach to a stopped container, start it first".into(),
-        ));
+    // A stopped container may be attached to: the stream then waits for its next start, which
+    // is how `docker start -a` restarts an exited container with its output.
+    if stream && status == Status::Removing {
+        return Err(ApiError::Conflict(format!(
+            "container {} is marked for removal and cannot be attached",
+            h.id
+        )));
     }
     let (stdout, stderr) = (req.flag("stdout"), req.flag("stderr"));
     let wanted = stdout || stderr;
