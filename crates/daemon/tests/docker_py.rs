@@ -1,4 +1,5 @@
-//! docker-py (the Python SDK, 7.x) against berthd: run, list, logs, remove.
+//! docker-py (the Python SDK, 7.x) against berthd: run, list, logs, exec, attach, top, stats,
+//! pause, archives, remove.
 
 mod common;
 
@@ -21,6 +22,22 @@ for _ in range(100):
         break
     time.sleep(0.05)
 assert c.logs() == b"ready\n", c.logs()
+r = c.exec_run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+# Two pipes: their order in the combined stream is not fixed.
+assert r.exit_code == 3 and sorted(r.output.splitlines()) == [b"err", b"out"], r
+r = c.exec_run(["sh", "-c", "echo a; echo b >&2"], demux=True)
+assert r.output == (b"a\n", b"b\n"), r
+r = c.exec_run("tty", tty=True)
+assert r.exit_code == 0 and r.output.startswith(b"/dev/pts/"), r
+assert "PID" in c.top()["Titles"]
+assert c.stats(stream=False)["memory_stats"]["usage"] > 0
+c.pause(); c.reload(); assert c.status == "paused", c.status
+c.unpause(); c.reload(); assert c.status == "running", c.status
+bits, stat = c.get_archive("/etc/hostname")
+assert stat["name"] == "hostname" and stat["size"] > 0, stat
+a = client.containers.run(image, ["sh", "-c", "sleep 0.3; echo one; echo two"], detach=True)
+assert b"".join(a.attach(stream=True, logs=True)) == b"one\ntwo\n"
+a.remove(force=True)
 c.remove(force=True)
 assert client.containers.list(all=True) == []
 try:

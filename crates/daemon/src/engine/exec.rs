@@ -40,10 +40,14 @@ pub struct ExecConfig {
     pub working_dir: Option<String>,
     #[serde(default)]
     pub privileged: Option<bool>,
-    #[serde(default)]
+    /// docker-py spells it `detachKeys`; Docker's decoder ignores case.
+    #[serde(default, alias = "detachKeys")]
     pub detach_keys: Option<String>,
     #[serde(default)]
     pub console_size: Option<Vec<u16>>,
+    /// Sent by docker-py. The request's path names the container, and Docker ignores this.
+    #[serde(default)]
+    pub container: Option<String>,
     /// Deprecated in the API and without effect at create (the docker CLI still sends it):
     /// detaching is chosen at start.
     #[serde(default)]
