@@ -582,3 +582,50 @@ fn prune_reports_the_space_it_reclaimed() {
         .unwrap();
     assert!((1_048_576..1_200_000).contains(&reclaimed), "{reclaimed}");
 }
+
+#[test]
+fn copies_and_exports_are_reported() {
+    let d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    assert_ok(
+        &d.docker(&["run", "-d", "--name", "ev-cp", IMAGE, "sleep", "1000"]),
+        "run -d",
+    );
+    let since = now();
+    let file = d.dir.path().join("note.txt");
+    std::fs::write(&file, "note\n").unwrap();
+    assert_ok(
+        &d.docker(&["cp", file.to_str().unwrap(), "ev-cp:/tmp/"]),
+        "cp in",
+    );
+    let back = d.dir.path().join("back.txt");
+    assert_ok(
+        &d.docker(&["cp", "ev-cp:/tmp/note.txt", back.to_str().unwrap()]),
+        "cp out",
+    );
+    let tar = d.dir.path().join("fs.tar");
+    assert_ok(
+        &d.docker(&["export", "-o", tar.to_str().unwrap(), "ev-cp"]),
+        "export",
+    );
+    let events = docker_events(
+        &d,
+        &since,
+        &now(),
+        &[
+            "container=ev-cp",
+            "event=extract-to-dir",
+            "event=archive-path",
+            "event=export",
+        ],
+    );
+    let acts = actions(&events);
+    assert_eq!(
+        acts.first().map(String::as_str),
+        Some("extract-to-dir"),
+        "{acts:?}"
+    );
+    assert!(acts.contains(&"archive-path".to_string()), "{acts:?}");
+    assert_eq!(acts.last().map(String::as_str), Some("export"), "{acts:?}");
+    assert_ok(&d.docker(&["rm", "-f", "ev-cp"]), "rm -f");
+}

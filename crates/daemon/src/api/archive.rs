@@ -54,6 +54,7 @@ pub async fn get(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Resp
     let path = path_param(&req)?;
     let h = find(daemon, id)?;
     let (d, name) = (daemon.clone(), percent_decode(id));
+    let handle = h.clone();
     let (root, located) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
         let root = d.container_root(&h, &name)?;
         let located = root.locate(&path)?;
@@ -62,6 +63,7 @@ pub async fn get(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Resp
     .await
     .map_err(ApiError::internal)??;
     let header = stat_header(&located.stat)?;
+    daemon.events.container(&handle.lock(), "archive-path", &[]);
     let (mut resp, tx) = body::stream("application/x-tar");
     resp.headers_mut().insert(STAT_HEADER, header);
     tokio::task::spawn_blocking(move || {
@@ -97,6 +99,7 @@ pub async fn put(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Resp
     };
     let mut input = req.into_reader();
     let (d, name) = (daemon.clone(), percent_decode(id));
+    let handle = h.clone();
     tokio::task::spawn_blocking(move || -> ApiResult<()> {
         let root = d.container_root(&h, &name)?;
         let opts = ExtractOptions {
@@ -109,6 +112,9 @@ pub async fn put(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Resp
     })
     .await
     .map_err(ApiError::internal)??;
+    daemon
+        .events
+        .container(&handle.lock(), "extract-to-dir", &[]);
     Ok(body::empty(StatusCode::OK))
 }
 
@@ -117,6 +123,7 @@ pub async fn export(daemon: &Arc<Daemon>, id: &str) -> ApiResult<Response> {
     let h = find(daemon, id)?;
     // Checked before the answer starts, so a container without layers gets a clear error.
     daemon.layers.container(&h.id)?;
+    daemon.events.container(&h.lock(), "export", &[]);
     let (resp, tx) = body::stream("application/x-tar");
     let d = daemon.clone();
     tokio::task::spawn_blocking(move || {
