@@ -1,9 +1,10 @@
 //! The exec'd process between fork and exec: system calls on the prepared [`ExecPlan`] only,
 //! no allocation, no locks, no panics.
 
-use libc::{c_char, c_int, c_ulong};
+use libc::{c_char, c_int};
 
 use super::ExecPlan;
+use crate::init::steps::{self, Shared, SharedFailure};
 use crate::init::{sys, InitError, Report};
 
 /// The child's steps; a failure report names one (in `Report::step`).
@@ -49,6 +50,20 @@ const STEPS: [ExecStep; 15] = [
 struct Failure(ExecStep, u32, c_int);
 
 type Res<T = ()> = Result<T, Failure>;
+
+impl From<SharedFailure> for Failure {
+    fn from(SharedFailure(step, index, errno): SharedFailure) -> Failure {
+        let step = match step {
+            Shared::Console => ExecStep::Console,
+            Shared::Capabilities => ExecStep::Capabilities,
+            Shared::Setgroups => ExecStep::Setgroups,
+            Shared::Setgid => ExecStep::Setgid,
+            Shared::Setuid => ExecStep::Setuid,
+            Shared::ExecLookup => ExecStep::ExecLookup,
+        };
+        Failure(step, index, errno)
+    }
+}
 
 fn check(rc: c_int, step: ExecStep, index: usize) -> Res {
     if rc < 0 {
@@ -203,9 +218,16 @@ unsafe fn prepare(plan: &ExecPlan) -> Res<usize> {
             .install()
             .map_err(|e| Failure(ExecStep::Seccomp, 0, e))?;
     }
-    switch_user(plan)?;
+    steps::switch_user(&steps::Credentials {
+        uid: plan.uid,
+        gid: plan.gid,
+        additional_gids: &plan.additional_gids,
+        in_user_ns: plan.joins_user_ns,
+        caps: plan.caps,
+        last_cap: plan.last_cap,
+    })?;
     check(libc::chdir(plan.cwd.as_ptr()), ExecStep::Cwd, 0)?;
-    let candidate = find_executable(plan)?;
+    let candidate = steps::find_executable(&plan.exec_candidates)?;
     if plan.no_new_privileges {
         check(
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
@@ -222,8 +244,6 @@ unsafe fn prepare(plan: &ExecPlan) -> Res<usize> {
     Ok(candidate)
 }
 
-const TIOCGPTPEER: c_ulong = 0x5441;
-
 /// A pty from the container's devpts: the master goes to the console socket, the slave becomes
 /// our controlling terminal and stdio.
 unsafe fn setup_console(plan: &ExecPlan) -> Res {
@@ -231,190 +251,9 @@ unsafe fn setup_console(plan: &ExecPlan) -> Res {
         c"/dev/pts/ptmx".as_ptr(),
         libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
     );
-    check(master, ExecStep::Console, 0)?;
-    let unlock: c_int = 0;
-    check(
-        libc::ioctl(master, libc::TIOCSPTLCK, &unlock),
-        ExecStep::Console,
-        1,
-    )?;
-    let slave = libc::ioctl(master, TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY);
-    check(slave, ExecStep::Console, 2)?;
-    if let Some((rows, cols)) = plan.console_size {
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        libc::ioctl(slave, libc::TIOCSWINSZ, &ws);
-    }
-    check(send_fd(plan.console_socket, master), ExecStep::Console, 3)?;
-    sys::close(master);
-    sys::close(plan.console_socket);
-    check(libc::ioctl(slave, libc::TIOCSCTTY, 0), ExecStep::Console, 4)?;
-    for target in 0..3 {
-        check(libc::dup2(slave, target), ExecStep::Console, 5)?;
-    }
+    let slave = steps::hand_over_pty(master, plan.console_size, plan.console_socket)?;
     if slave > 2 {
         sys::close(slave);
     }
     Ok(())
-}
-
-/// Sends `fd` with SCM_RIGHTS over the unix socket `sock`.
-unsafe fn send_fd(sock: c_int, fd: c_int) -> c_int {
-    let name = b"/dev/ptmx";
-    let mut iov = libc::iovec {
-        iov_base: name.as_ptr() as *mut _,
-        iov_len: name.len(),
-    };
-    let mut control = [0u64; 4];
-    let mut msg: libc::msghdr = std::mem::zeroed();
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as usize;
-    let cmsg = libc::CMSG_FIRSTHDR(&msg);
-    (*cmsg).cmsg_level = libc::SOL_SOCKET;
-    (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-    (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as usize;
-    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>(), fd);
-    libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as c_int
-}
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const CAP_VERSION_3: u32 = 0x2008_0522;
-
-/// Bounding set, groups, gid, uid, then the capability sets (kept across the uid change with
-/// KEEPCAPS), in the order the init uses.
-unsafe fn switch_user(plan: &ExecPlan) -> Res {
-    let caps = plan.caps;
-    check(
-        libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0),
-        ExecStep::Capabilities,
-        0,
-    )?;
-    for cap in 0..=plan.last_cap {
-        if caps.bounding & (1u64 << cap) == 0 {
-            check(
-                libc::prctl(libc::PR_CAPBSET_DROP, cap as c_ulong, 0, 0, 0),
-                ExecStep::Capabilities,
-                1,
-            )?;
-        }
-    }
-    let groups = &plan.additional_gids;
-    if !(plan.joins_user_ns && groups.is_empty()) {
-        check(
-            libc::setgroups(groups.len(), groups.as_ptr()),
-            ExecStep::Setgroups,
-            0,
-        )?;
-    }
-    check(
-        libc::setresgid(plan.gid, plan.gid, plan.gid),
-        ExecStep::Setgid,
-        0,
-    )?;
-    check(
-        libc::setresuid(plan.uid, plan.uid, plan.uid),
-        ExecStep::Setuid,
-        0,
-    )?;
-    check(
-        libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0),
-        ExecStep::Capabilities,
-        2,
-    )?;
-    let header = CapHeader {
-        version: CAP_VERSION_3,
-        pid: 0,
-    };
-    let half = |mask: u64, high: bool| {
-        if high {
-            (mask >> 32) as u32
-        } else {
-            mask as u32
-        }
-    };
-    let data = [false, true].map(|high| CapData {
-        effective: half(caps.effective, high),
-        permitted: half(caps.permitted, high),
-        inheritable: half(caps.inheritable, high),
-    });
-    check(
-        libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as c_int,
-        ExecStep::Capabilities,
-        3,
-    )?;
-    check(
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        ),
-        ExecStep::Capabilities,
-        4,
-    )?;
-    for cap in 0..=plan.last_cap {
-        if caps.ambient & (1u64 << cap) != 0 {
-            check(
-                libc::prctl(
-                    libc::PR_CAP_AMBIENT,
-                    libc::PR_CAP_AMBIENT_RAISE,
-                    cap as c_ulong,
-                    0,
-                    0,
-                ),
-                ExecStep::Capabilities,
-                5,
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// The first candidate that is an executable regular file: ENOENT when none exists, EACCES
-/// when one exists but can't be executed.
-unsafe fn find_executable(plan: &ExecPlan) -> Res<usize> {
-    let mut seen_unexecutable = false;
-    for (i, candidate) in plan.exec_candidates.iter().enumerate() {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::stat(candidate.as_ptr(), &mut st) != 0 {
-            continue;
-        }
-        if st.st_mode & libc::S_IFMT == libc::S_IFREG
-            && libc::faccessat(
-                libc::AT_FDCWD,
-                candidate.as_ptr(),
-                libc::X_OK,
-                libc::AT_EACCESS,
-            ) == 0
-        {
-            return Ok(i);
-        }
-        seen_unexecutable = true;
-    }
-    let errno = if seen_unexecutable {
-        libc::EACCES
-    } else {
-        libc::ENOENT
-    };
-    Err(Failure(ExecStep::ExecLookup, 0, errno))
 }

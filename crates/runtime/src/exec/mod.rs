@@ -207,21 +207,7 @@ impl ExecPlan {
         }
         let joins_user_ns = namespaces.iter().any(|(_, f)| *f == libc::CLONE_NEWUSER);
 
-        let caps = process.capabilities().as_ref().map(|c| CapSets {
-            bounding: c.bounding().as_ref().map(caps::mask).unwrap_or(0),
-            effective: c.effective().as_ref().map(caps::mask).unwrap_or(0),
-            permitted: c.permitted().as_ref().map(caps::mask).unwrap_or(0),
-            inheritable: c.inheritable().as_ref().map(caps::mask).unwrap_or(0),
-            ambient: c.ambient().as_ref().map(caps::mask).unwrap_or(0),
-        });
-        // As for the init: an ambient capability must be permitted and inheritable.
-        let caps = caps.map(|c| CapSets {
-            ambient: c.ambient & c.permitted & c.inheritable,
-            ..c
-        });
-        if let Some(c) = &caps {
-            plan::check_capability_sets(c)?;
-        }
+        let caps = plan::process_caps(process)?;
         let no_new_privileges = process.no_new_privileges().unwrap_or(false);
         let user = process.user();
         let env = process.env().clone().unwrap_or_default();

@@ -5,6 +5,7 @@ pub mod child;
 mod mounts;
 mod paths;
 pub mod plan;
+pub(crate) mod steps;
 pub mod sys;
 
 pub use mounts::CgroupMountSource;

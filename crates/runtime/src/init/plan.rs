@@ -182,22 +182,7 @@ impl InitPlan {
         }
 
         let user = process.user();
-        let caps = process.capabilities().as_ref().map(|c| CapSets {
-            bounding: c.bounding().as_ref().map(caps::mask).unwrap_or(0),
-            effective: c.effective().as_ref().map(caps::mask).unwrap_or(0),
-            permitted: c.permitted().as_ref().map(caps::mask).unwrap_or(0),
-            inheritable: c.inheritable().as_ref().map(caps::mask).unwrap_or(0),
-            ambient: c.ambient().as_ref().map(caps::mask).unwrap_or(0),
-        });
-        // The kernel only raises an ambient capability that is both permitted and inheritable;
-        // `runc spec` lists ambient ones without inheritable, and runc skips them too.
-        let caps = caps.map(|c| CapSets {
-            ambient: c.ambient & c.permitted & c.inheritable,
-            ..c
-        });
-        if let Some(c) = &caps {
-            check_capability_sets(c)?;
-        }
+        let caps = process_caps(process)?;
         let no_new_privileges = process.no_new_privileges().unwrap_or(false);
         let seccomp = match linux.seccomp() {
             Some(s) => Some(SeccompProgram::compile_cached(s, inputs.seccomp_cache)?),
@@ -284,9 +269,30 @@ impl InitPlan {
     }
 }
 
+/// The process's capability sets as masks, checked; None when the spec names none.
+pub(crate) fn process_caps(
+    process: &oci_spec::runtime::Process,
+) -> Result<Option<CapSets>, InitError> {
+    let caps = process.capabilities().as_ref().map(|c| CapSets {
+        bounding: c.bounding().as_ref().map(caps::mask).unwrap_or(0),
+        effective: c.effective().as_ref().map(caps::mask).unwrap_or(0),
+        permitted: c.permitted().as_ref().map(caps::mask).unwrap_or(0),
+        inheritable: c.inheritable().as_ref().map(caps::mask).unwrap_or(0),
+        // The kernel only raises an ambient capability that is both permitted and inheritable;
+        // `runc spec` lists ambient ones without inheritable, and runc skips them too.
+        ambient: c.ambient().as_ref().map(caps::mask).unwrap_or(0)
+            & c.permitted().as_ref().map(caps::mask).unwrap_or(0)
+            & c.inheritable().as_ref().map(caps::mask).unwrap_or(0),
+    });
+    if let Some(c) = &caps {
+        check_capability_sets(c)?;
+    }
+    Ok(caps)
+}
+
 /// The kernel refuses (EPERM) an effective capability that is not permitted, and an
 /// inheritable one outside the bounding set; say which instead.
-pub(crate) fn check_capability_sets(c: &CapSets) -> Result<(), InitError> {
+fn check_capability_sets(c: &CapSets) -> Result<(), InitError> {
     let name = |mask: u64| {
         (0..64)
             .filter(|b| mask & (1 << b) != 0)
