@@ -73,6 +73,24 @@ impl Tmux {
         self.run(&args);
     }
 
+    /// Resizes the window and waits until `stty size` in the session shows it (the resize
+    /// travels as SIGWINCH → POST /resize → TIOCSWINSZ).
+    fn resize_and_check(&self, rows: u16, cols: u16) {
+        let (x, y) = (cols.to_string(), rows.to_string());
+        self.run(&["resize-window", "-t", "main", "-x", &x, "-y", &y]);
+        let want = format!("{rows} {cols}");
+        let resized = eventually(Duration::from_secs(10), || {
+            self.line("stty size");
+            std::thread::sleep(Duration::from_millis(300));
+            self.screen().contains(&want).then_some(())
+        });
+        assert!(
+            resized.is_some(),
+            "window size never became {want}:\n{}",
+            self.screen()
+        );
+    }
+
     fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "main", "-S", "-200"])
     }
@@ -127,18 +145,7 @@ fn shell_session(d: &TestDaemon, client: &str, name: &str) {
     t.line("echo sum-$((40+2)); stty size");
     t.expect("sum-42");
     t.expect("30 100");
-    t.run(&["resize-window", "-t", "main", "-x", "120", "-y", "40"]);
-    // The resize travels as SIGWINCH → POST /resize → TIOCSWINSZ; give it a moment.
-    let resized = eventually(Duration::from_secs(10), || {
-        t.line("stty size");
-        std::thread::sleep(Duration::from_millis(300));
-        t.screen().contains("40 120").then_some(())
-    });
-    assert!(
-        resized.is_some(),
-        "window size never changed:\n{}",
-        t.screen()
-    );
+    t.resize_and_check(40, 120);
     t.line("exit 7");
     t.expect("client-status-7");
     assert_eq!(inspect(d, name, "{{.State.ExitCode}}"), "7");
@@ -250,17 +257,7 @@ fn exec_session(d: &TestDaemon, client: &str, name: &str, run_flags: &[&str]) {
     t.expect("in-5");
     t.expect("30 100");
     t.expect("sleep1000");
-    t.run(&["resize-window", "-t", "main", "-x", "90", "-y", "25"]);
-    let resized = eventually(Duration::from_secs(10), || {
-        t.line("stty size");
-        std::thread::sleep(Duration::from_millis(300));
-        t.screen().contains("25 90").then_some(())
-    });
-    assert!(
-        resized.is_some(),
-        "window size never changed:\n{}",
-        t.screen()
-    );
+    t.resize_and_check(25, 90);
     t.line("exit 3");
     t.expect("exec-status-3");
     assert_eq!(inspect(d, name, "{{.State.Running}}"), "true");
