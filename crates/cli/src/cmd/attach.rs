@@ -90,7 +90,7 @@ pub fn run_attached(ctx: &Ctx, s: &Session, start: impl FnOnce() -> Result<()>) 
     };
     start()?;
     if follow_size {
-        resize(&ctx.client, &s.id);
+        send_size(&ctx.client, &format!("/containers/{}/resize", s.id));
     }
 
     let Some(h) = hijacked else {
@@ -159,12 +159,22 @@ const FORWARDED: [i32; 6] = [
 /// Blocks the usual terminating signals and sends each one that arrives to the container as
 /// `POST /containers/{id}/kill?signal=N`, so ^C stops the container, not just berth.
 fn forward_signals(client: crate::client::Client, id: String) {
+    on_signals(&FORWARDED, move |sig| {
+        let mut q = Query::new();
+        q.add("signal", sig.to_string());
+        let _ = client.send("POST", &format!("/containers/{id}/kill"), &q, Body::Empty);
+    });
+}
+
+/// Blocks `signals` in this thread (and so in every thread it spawns later: call it before any
+/// other thread exists) and handles each one that arrives on a thread of its own.
+pub(super) fn on_signals(signals: &[i32], mut handle: impl FnMut(i32) + Send + 'static) {
     // SAFETY: sigset manipulation on a local set; pthread_sigmask affects this thread (and the
     // threads it spawns later).
     let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for sig in FORWARDED {
+        for &sig in signals {
             libc::sigaddset(&mut set, sig);
         }
         if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
@@ -178,9 +188,7 @@ fn forward_signals(client: crate::client::Client, id: String) {
         if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
             return;
         }
-        let mut q = Query::new();
-        q.add("signal", sig.to_string());
-        let _ = client.send("POST", &format!("/containers/{id}/kill"), &q, Body::Empty);
+        handle(sig);
     });
 }
 
@@ -207,40 +215,27 @@ fn still_running(ctx: &Ctx, id: &str) -> bool {
 
 /// Resizes the container's terminal whenever ours changes (SIGWINCH), as docker does.
 fn follow_window_size(client: crate::client::Client, id: String) {
-    // SAFETY: sigset manipulation on a local set; pthread_sigmask affects this thread (and the
-    // threads it spawns later).
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGWINCH);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return;
-        }
-        set
-    };
-    thread::spawn(move || loop {
-        let mut sig: libc::c_int = 0;
-        // SAFETY: sigwait reads the set and writes the signal number.
-        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-            return;
-        }
-        resize(&client, &id);
-    });
+    let path = format!("/containers/{id}/resize");
+    on_signals(&[libc::SIGWINCH], move |_| send_size(&client, &path));
 }
 
-/// Tells the daemon our terminal size (best effort).
-fn resize(client: &crate::client::Client, id: &str) {
+/// Our terminal's size as (rows, columns), if stdout is one.
+pub(super) fn terminal_size() -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ fills the winsize we pass.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    if unsafe { libc::ioctl(io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } != 0
-        || ws.ws_row == 0
-    {
+    let ok = unsafe { libc::ioctl(io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Tells the daemon our terminal size at `resize_path` (a container's or an exec's; best
+/// effort).
+pub(super) fn send_size(client: &crate::client::Client, resize_path: &str) {
+    let Some((h, w)) = terminal_size() else {
         return;
-    }
+    };
     let mut q = Query::new();
-    q.add("h", ws.ws_row.to_string())
-        .add("w", ws.ws_col.to_string());
-    let _ = client.send("POST", &format!("/containers/{id}/resize"), &q, Body::Empty);
+    q.add("h", h.to_string()).add("w", w.to_string());
+    let _ = client.send("POST", resize_path, &q, Body::Empty);
 }
 
 /// The terminal in raw mode, so keys go straight to the container's tty.

@@ -8,7 +8,7 @@ use std::thread;
 
 use serde_json::json;
 
-use super::attach::{copy_stdin, RawMode};
+use super::attach::{self, copy_stdin, terminal_size, RawMode};
 use super::common::parse_kv_file;
 use super::Ctx;
 use crate::args::{bool_flag as b, value_flag as v, Parsed, Spec};
@@ -69,14 +69,6 @@ pub const EXEC_SPEC: Spec = Spec {
     max_args: None,
     stop_at_positional: true,
 };
-
-/// Our terminal's size as (rows, columns), if stdout is one.
-fn terminal_size() -> Option<(u16, u16)> {
-    // SAFETY: TIOCGWINSZ fills the winsize we pass.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == 0;
-    (ok && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
-}
 
 fn env_list(p: &Parsed) -> Result<Vec<String>> {
     let lookup = |k: &str| std::env::var(k).ok();
@@ -197,26 +189,8 @@ pub fn exec(ctx: &Ctx, p: Parsed) -> Result<i32> {
 
 /// Resizes the exec's pty to our terminal at every SIGWINCH.
 fn watch_resizes(client: crate::client::Client, id: String) {
-    // SAFETY: a local sigset; pthread_sigmask affects this thread and those it spawns later.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGWINCH);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return;
-        }
-        set
-    };
-    thread::spawn(move || loop {
-        let mut sig: libc::c_int = 0;
-        // SAFETY: sigwait reads the set and writes the signal number.
-        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
-            return;
-        }
-        if let Some((h, w)) = terminal_size() {
-            let mut q = Query::new();
-            q.add("h", h.to_string()).add("w", w.to_string());
-            let _ = client.send("POST", &format!("/exec/{id}/resize"), &q, Body::Empty);
-        }
+    let path = format!("/exec/{id}/resize");
+    attach::on_signals(&[libc::SIGWINCH], move |_| {
+        attach::send_size(&client, &path)
     });
 }
