@@ -6,7 +6,6 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
@@ -19,7 +18,7 @@ use crate::detach;
 use crate::engine::exec::{self, Attach, Exec, ExecConfig, Launched};
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
-use crate::server::body::{self, Body, Response};
+use crate::server::body::{self, Response};
 use crate::server::Request;
 use crate::stream::{frame, StreamType, MULTIPLEXED_STREAM, RAW_STREAM};
 
@@ -89,10 +88,7 @@ pub async fn start(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResul
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let input = relay_output(&exec, launched, tx);
     let Some(on_upgrade) = upgrade else {
-        let mut resp = hyper::Response::new(Body::Stream(rx));
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        return Ok(resp);
+        return Ok(body::from_channel(content_type, rx));
     };
     let exec2 = exec.clone();
     tokio::spawn(async move {
@@ -108,12 +104,7 @@ pub async fn start(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResul
         tokio::spawn(relay_input(exec2.clone(), reader, input, detached_tx));
         write_out(exec2, rx, writer, detached_rx).await;
     });
-    let mut resp = body::empty(StatusCode::SWITCHING_PROTOCOLS);
-    let headers = resp.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(resp)
+    Ok(body::upgraded(content_type))
 }
 
 /// Where the client's input goes.

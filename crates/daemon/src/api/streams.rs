@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +18,7 @@ use crate::engine::lifecycle::{wait_for, WaitCondition};
 use crate::engine::{Daemon, Handle, Status};
 use crate::error::{ApiError, ApiResult};
 use crate::logs::{self, LogOptions};
-use crate::server::body::{self, Body, Response};
+use crate::server::body::{self, Response};
 use crate::server::Request;
 use crate::stream::{self, Frame, StreamType, MULTIPLEXED_STREAM, RAW_STREAM};
 
@@ -212,10 +211,7 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
     });
 
     if !req.wants_upgrade() {
-        let mut resp = hyper::Response::new(Body::Stream(rx));
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        return Ok(resp);
+        return Ok(body::from_channel(content_type, rx));
     }
     // Only a terminal session watches for the detach keys, as in Docker: piped input may hold
     // any bytes.
@@ -258,12 +254,7 @@ pub async fn attach(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResu
         }
         let _ = writer.shutdown().await;
     });
-    let mut resp = body::empty(StatusCode::SWITCHING_PROTOCOLS);
-    let headers = resp.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(UPGRADE, HeaderValue::from_static("tcp"));
-    Ok(resp)
+    Ok(body::upgraded(content_type))
 }
 
 /// Copies an attached client's input into the container's stdin: waits until the container

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::Frame;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::StatusCode;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -94,6 +94,25 @@ pub fn stream(content_type: &'static str) -> (Response, mpsc::Sender<Bytes>) {
         with_type(StatusCode::OK, content_type, Body::Stream(rx)),
         tx,
     )
+}
+
+/// A streamed response fed by `rx`.
+pub fn from_channel(content_type: &'static str, rx: mpsc::Receiver<Bytes>) -> Response {
+    with_type(StatusCode::OK, content_type, Body::Stream(rx))
+}
+
+/// The `101 Switching Protocols` answer to a hijacking request (attach, exec start): after it
+/// the connection carries the raw or multiplexed stream both ways.
+pub fn upgraded(content_type: &'static str) -> Response {
+    let mut resp = with_type(
+        StatusCode::SWITCHING_PROTOCOLS,
+        content_type,
+        Body::Full(None),
+    );
+    let headers = resp.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(UPGRADE, HeaderValue::from_static("tcp"));
+    resp
 }
 
 pub fn error(e: &ApiError) -> Response {
