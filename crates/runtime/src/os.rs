@@ -300,6 +300,32 @@ pub fn dup_stdin() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Waits for `pid`, passing every forwarded signal on to it; returns its exit code.
+pub fn wait_forwarding(pid: i32, signals: &OwnedFd) -> i32 {
+    loop {
+        let mut pfd = [libc::pollfd {
+            fd: signals.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let _ = poll(&mut pfd, -1);
+        while let Some(sig) = next_signal(signals) {
+            if sig == libc::SIGCHLD {
+                let found = reap_children()
+                    .into_iter()
+                    .find(|(p, _)| *p == pid)
+                    .map(|(_, status)| exit_code(status));
+                if let Some(code) = found {
+                    return code;
+                }
+            } else {
+                // SAFETY: forwarding to our own child.
+                unsafe { libc::kill(pid, sig) };
+            }
+        }
+    }
+}
+
 /// Gives freed heap back to the kernel, so an idle shim's resident set stays small.
 pub fn trim_heap() {
     #[cfg(target_env = "gnu")]

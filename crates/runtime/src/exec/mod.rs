@@ -346,7 +346,7 @@ pub fn exec(
         crate::fsutil::write_atomic_volatile(pid_file, pid.to_string().as_bytes())
             .map_err(|e| RuntimeError::io("write", pid_file, e))?;
     }
-    Ok(wait_forwarding(pid, &signals))
+    Ok(os::wait_forwarding(pid, &signals))
 }
 
 fn exec_arrays(plan: &ExecPlan) -> (Vec<*const libc::c_char>, Vec<*const libc::c_char>) {
@@ -357,32 +357,6 @@ fn exec_arrays(plan: &ExecPlan) -> (Vec<*const libc::c_char>, Vec<*const libc::c
             .collect()
     };
     (arr(&plan.argv), arr(&plan.envp))
-}
-
-/// Waits for `pid`, passing every forwarded signal on to it; returns its exit code.
-pub fn wait_forwarding(pid: i32, signals: &OwnedFd) -> i32 {
-    loop {
-        let mut pfd = [libc::pollfd {
-            fd: signals.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        let _ = os::poll(&mut pfd, -1);
-        while let Some(sig) = os::next_signal(signals) {
-            if sig == libc::SIGCHLD {
-                let found = os::reap_children()
-                    .into_iter()
-                    .find(|(p, _)| *p == pid)
-                    .map(|(_, status)| os::exit_code(status));
-                if let Some(code) = found {
-                    return code;
-                }
-            } else {
-                // SAFETY: forwarding to our own child.
-                unsafe { libc::kill(pid, sig) };
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 mod terminal;
 
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -260,7 +259,7 @@ fn run(rt: &Builtin, id: &str, args: &Args) -> Result<u8, Failure> {
     }
     let status = match pty {
         Some(master) => terminal::proxy(pid, &master, &signals),
-        None => wait_forwarding(pid, &signals),
+        None => os::wait_forwarding(pid, &signals),
     };
     rt.delete(id, true)?;
     Ok(status as u8)
@@ -287,34 +286,4 @@ fn exec(rt: &Builtin, id: &str, args: &Args) -> Result<u8, Failure> {
     };
     let code = berth_runtime::exec::exec(rt, id, &process, &opts)?;
     Ok(code as u8)
-}
-
-/// Waits for `pid`, passing every forwarded signal on to it; returns its exit code.
-fn wait_forwarding(pid: i32, signals: &OwnedFd) -> i32 {
-    loop {
-        let mut pfd = [libc::pollfd {
-            fd: signals.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        let _ = os::poll(&mut pfd, -1);
-        while let Some(sig) = os::next_signal(signals) {
-            if sig == libc::SIGCHLD {
-                if let Some(code) = reap(pid) {
-                    return code;
-                }
-            } else {
-                // SAFETY: forwarding to our own child.
-                unsafe { libc::kill(pid, sig) };
-            }
-        }
-    }
-}
-
-/// The exit code of `pid` if it has exited (other children are reaped and ignored).
-fn reap(pid: i32) -> Option<i32> {
-    os::reap_children()
-        .into_iter()
-        .find(|(p, _)| *p == pid)
-        .map(|(_, status)| os::exit_code(status))
 }
