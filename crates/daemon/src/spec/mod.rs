@@ -10,7 +10,7 @@ mod defaults;
 mod init_layer;
 mod merge;
 mod resources;
-mod rootfs;
+pub(crate) mod rootfs;
 mod seccomp;
 pub mod user;
 mod validate;

@@ -14,6 +14,9 @@ mod changes;
 mod export;
 pub(crate) mod sys;
 
+/// The names in a directory fd (without `.` and `..`), read through a fresh fd of its own.
+pub use sys::list_dir;
+
 /// The prefix of an OCI whiteout: `.wh.<name>` deletes `<name>` from the layers below.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// Names starting with this are whiteout bookkeeping (aufs hardlink dirs and the like), not files.

@@ -84,32 +84,8 @@ fn cstring(s: &[u8]) -> io::Result<CString> {
 /// `rel` (absolute or relative, it makes no difference) resolved inside `root`.
 pub fn open_in_root(root: RawFd, rel: &str, flags: i32) -> io::Result<OwnedFd> {
     let rel = rel.trim_start_matches('/');
-    let c = cstring(if rel.is_empty() { b"." } else { rel.as_bytes() })?;
-    // SAFETY: open_how is a plain C struct; all-zero is a valid value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let mut again = 0;
-    loop {
-        // SAFETY: valid pointers for the duration of the call; the kernel copies `how`.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root,
-                c.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        match cvt(r) {
-            // SAFETY: the kernel returned a new fd we now own.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-            // A concurrent rename raced with the lookup; the kernel asks us to retry.
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && again < 16 => again += 1,
-            Err(e) => return Err(e),
-        }
-    }
+    let rel = if rel.is_empty() { "." } else { rel };
+    crate::spec::rootfs::openat2_in_root(root, rel.as_bytes(), flags, 0)
 }
 
 pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {

@@ -217,45 +217,5 @@ fn is_pseudo_fs(fd: RawFd) -> bool {
 }
 
 fn list_dir(fd: &OwnedFd) -> io::Result<Vec<OsString>> {
-    // A fresh fd: fdopendir takes it over and closedir closes it.
-    // SAFETY: "." in a dir fd we own.
-    let raw = unsafe {
-        libc::openat(
-            fd.as_raw_fd(),
-            c".".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: raw is a directory fd we own; on success the DIR owns it.
-    let dirp = unsafe { libc::fdopendir(raw) };
-    if dirp.is_null() {
-        let e = io::Error::last_os_error();
-        unsafe { libc::close(raw) };
-        return Err(e);
-    }
-    let mut names = Vec::new();
-    let result = loop {
-        // SAFETY: errno is thread-local; readdir reports end and error through it.
-        unsafe { *libc::__errno_location() = 0 };
-        let ent = unsafe { libc::readdir64(dirp) };
-        if ent.is_null() {
-            let errno = unsafe { *libc::__errno_location() };
-            break if errno == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::from_raw_os_error(errno))
-            };
-        }
-        // SAFETY: d_name is nul-terminated inside the entry.
-        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
-        if name != b"." && name != b".." {
-            names.push(OsString::from_vec(name.to_vec()));
-        }
-    };
-    // SAFETY: the DIR we opened above.
-    unsafe { libc::closedir(dirp) };
-    result.map(|()| names)
+    berth_storage::archive::list_dir(fd.as_raw_fd())
 }
