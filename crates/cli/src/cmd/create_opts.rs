@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use super::opt_parsers::{
-    expand_range, normalize_cap, parse_device, parse_nano_cpus, parse_publish, parse_restart,
-    parse_security_opt, parse_ulimit,
+    expand_range, normalize_cap, parse_device, parse_memory_swap, parse_nano_cpus, parse_publish,
+    parse_restart, parse_security_opt, parse_ulimit,
 };
 
 use super::common::{parse_kv_file, EnvLookup};
@@ -282,11 +282,7 @@ pub fn build(spec: &Spec, p: &Parsed, env: EnvLookup) -> Result<CreateRequest> {
         }
     }
     if let Some(val) = p.value("memory-swap") {
-        let n = if val == "-1" {
-            -1
-        } else {
-            parse_bytes(val).map_err(|e| bad("memory-swap", val, e))?
-        };
+        let n = parse_memory_swap(val).map_err(|e| bad("memory-swap", val, e))?;
         host.insert("MemorySwap".into(), json!(n));
     }
     if let Some(val) = p.value("cpus") {

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
-use super::opt_parsers::{parse_nano_cpus, parse_restart};
+use super::opt_parsers::{parse_memory_swap, parse_nano_cpus, parse_restart};
 use super::Ctx;
 use crate::args::{value_flag as v, Parsed, Spec};
 use crate::client::Query;
@@ -178,11 +178,7 @@ fn update_body(ctx: &Ctx, p: &Parsed) -> Result<Map<String, Value>> {
         }
     }
     if let Some(val) = p.value("memory-swap") {
-        let n = if val == "-1" {
-            -1
-        } else {
-            parse_bytes(val).map_err(|e| bad("memory-swap", val, e))?
-        };
+        let n = parse_memory_swap(val).map_err(|e| bad("memory-swap", val, e))?;
         body.insert("MemorySwap".into(), json!(n));
     }
     if let Some(val) = p.value("cpus") {

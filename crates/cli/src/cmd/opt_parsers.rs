@@ -5,6 +5,15 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
+/// `--memory-swap`: a size, or -1 for unlimited swap.
+pub fn parse_memory_swap(s: &str) -> std::result::Result<i64, String> {
+    if s == "-1" {
+        Ok(-1)
+    } else {
+        crate::units::parse_bytes(s)
+    }
+}
+
 /// `--cpus 1.5` to nano-CPUs, exactly (docker refuses more than 9 decimals).
 pub fn parse_nano_cpus(s: &str) -> std::result::Result<i64, String> {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
