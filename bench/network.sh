@@ -46,7 +46,9 @@ if iptables -t nat -S 2>/dev/null | grep -q DOCKER || iptables -t filter -S 2>/d
   echo "bench: iptables already holds DOCKER chains (another dockerd with --iptables is running); stop it first" >&2
   exit 1
 fi
-hostip=$(ip -4 -o addr show scope global | awk '$2 != "'$d_bridge'" && $2 != "'$b_bridge'" {sub(/\/.*/, "", $4); print $4; exit}')
+# The host's own address: the source of its default route, else its first global IPv4 address.
+hostip=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+[ -n "$hostip" ] || hostip=$(ip -4 -o addr show scope global | awk '{sub(/\/.*/, "", $4); print $4; exit}')
 [ -n "$hostip" ] || { echo "bench: the host has no global IPv4 address to publish on" >&2; exit 1; }
 
 if [[ " $engines " == *" berth "* ]]; then
@@ -179,7 +181,14 @@ echo "docker CLI $($docker version -f '{{.Client.Version}}' 2>/dev/null); docker
 echo "host address: $hostip; berth bridge $b_bridge $b_cidr, docker bridge $d_bridge $d_cidr"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])'; }
-gbits() { python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'; }
+gbits() { # iperf3 -J output on stdin -> Gbit/s received, or iperf3's own error
+  python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+if r.get("error"):
+    sys.exit("bench: iperf3: " + r["error"])
+print("%.2f" % (r["end"]["sum_received"]["bits_per_second"] / 1e9))'
+}
 wait_log() { # ENGINE CONTAINER TEXT: until the container's output holds TEXT (its server is up)
   for _ in $(seq 100); do
     DOCKER_HOST=unix://${sock_of[$1]} $docker logs "$2" 2>&1 | grep -q "$3" && return 0
