@@ -42,7 +42,8 @@ for link in "$d_bridge" "$b_bridge"; do
 done
 # dockerd's iptables rules live in shared chains (DOCKER, DOCKER-USER, ...); with another
 # dockerd's rules present, cleanup could not tell them apart.
-if iptables -t nat -S 2>/dev/null | grep -q DOCKER || iptables -t filter -S 2>/dev/null | grep -q DOCKER; then
+# (grep without -q: under pipefail an early grep exit could fail iptables with SIGPIPE.)
+if { iptables -t nat -S; iptables -t filter -S; } 2>/dev/null | grep DOCKER >/dev/null; then
   echo "bench: iptables already holds DOCKER chains (another dockerd with --iptables is running); stop it first" >&2
   exit 1
 fi
@@ -53,7 +54,7 @@ hostip=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1
 
 if [[ " $engines " == *" berth "* ]]; then
   cargo build --release --quiet -p berth-daemon -p berth-runtime --manifest-path "$repo/Cargo.toml"
-  "$repo/target/release/berthd" --help 2>&1 | grep -q -- '--bridge' || {
+  "$repo/target/release/berthd" --help 2>&1 | grep -- '--bridge' >/dev/null || {
     echo "bench: this berthd has no --bridge flag (no bridge networking yet); run with ENGINES=docker" >&2
     exit 1
   }
@@ -98,7 +99,7 @@ clean_berth_leftovers() {
     ip link del "$b_bridge"
   fi
   nft list tables | while read -r _ family name; do
-    nft list table "$family" "$name" | grep -qE "$marker" || continue
+    nft list table "$family" "$name" | grep -E "$marker" >/dev/null || continue
     if ! grep -qx "table $family $name" <<<"$nft_tables_before"; then
       echo "bench: berthd left nft table $family $name behind; deleting it" >&2
       nft delete table "$family" "$name"
@@ -171,8 +172,11 @@ if [[ " $engines " == *" docker "* ]]; then
   dockerd_pid=$!
 fi
 declare -A sock_of=([berth]=$berth_sock [docker]=$docker_sock) gw_of=([berth]=$b_gw [docker]=$d_gw)
+declare -A log_of=([berth]=$work/berthd.log [docker]=$work/dockerd.log)
 for e in $engines; do
-  for _ in $(seq 300); do DOCKER_HOST=unix://${sock_of[$e]} $docker version >/dev/null 2>&1 && break; sleep 0.1; done
+  up=
+  for _ in $(seq 300); do DOCKER_HOST=unix://${sock_of[$e]} $docker version >/dev/null 2>&1 && up=1 && break; sleep 0.1; done
+  [ -n "$up" ] || { echo "bench: the $e daemon did not come up in 30 s; the end of its log:" >&2; tail -20 "${log_of[$e]}" >&2; exit 1; }
   DOCKER_HOST=unix://${sock_of[$e]} $docker import "$work/net.tar" bench-net >/dev/null
 done
 
@@ -191,7 +195,7 @@ print("%.2f" % (r["end"]["sum_received"]["bits_per_second"] / 1e9))'
 }
 wait_log() { # ENGINE CONTAINER TEXT: until the container's output holds TEXT (its server is up)
   for _ in $(seq 100); do
-    DOCKER_HOST=unix://${sock_of[$1]} $docker logs "$2" 2>&1 | grep -q "$3" && return 0
+    DOCKER_HOST=unix://${sock_of[$1]} $docker logs "$2" 2>&1 | grep "$3" >/dev/null && return 0
     sleep 0.1
   done
   echo "bench: $2 on $1 never printed '$3'" >&2
