@@ -86,7 +86,7 @@ pub struct NetworkRules {
 
 /// One published port, resolved: `host_ip:host_port/proto → container_ip:container_port`.
 /// `host_ip` 0.0.0.0 means every address of the host (127.0.0.1 included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PortRule {
     pub proto: Protocol,
     pub host_ip: Ipv4Addr,
