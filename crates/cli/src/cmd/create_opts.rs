@@ -596,6 +596,14 @@ mod tests {
                                      "PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":""}]},
                                      "NetworkMode":"default"}}),
             ),
+            (
+                "--network n1 --network-alias web --ip 10.1.0.5 --add-host h=host-gateway --add-host g:[::1] --dns 1.1.1.1 --dns-search x.com --dns-option ndots:2 -h box -P alpine",
+                json!({"Image":"alpine","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"Tty":false,
+                       "OpenStdin":false,"StdinOnce":false,"Hostname":"box",
+                       "HostConfig":{"ExtraHosts":["h:host-gateway","g:::1"],"Dns":["1.1.1.1"],"DnsSearch":["x.com"],
+                                     "DnsOptions":["ndots:2"],"PublishAllPorts":true,"NetworkMode":"n1"},
+                       "NetworkingConfig":{"EndpointsConfig":{"n1":{"IPAMConfig":{"IPv4Address":"10.1.0.5"},"Aliases":["web"]}}}}),
+            ),
         ];
         for (cmdline, want) in cases {
             assert_eq!(&body(cmdline), want, "for `berth run {cmdline}`");
