@@ -104,9 +104,10 @@ pub fn mac_for_ip(ip: Ipv4Addr) -> [u8; 6] {
 }
 
 /// The host end's name for a container's interface `index`: `bv` + up to 13 of the id's
-/// letters and digits for the first; for the others 12 of them and the index in base 36.
+/// letters and digits for the first; for the others 11 of them, `x` (never in a hex id, so no
+/// first interface's name can look the same) and the index in base 36.
 pub fn host_ifname(container_id: &str, index: u8) -> Result<String> {
-    let room = MAX_IFNAME_LEN - HOST_PREFIX.len() - usize::from(index > 0);
+    let room = MAX_IFNAME_LEN - HOST_PREFIX.len() - if index > 0 { 2 } else { 0 };
     let tail: String = container_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -119,7 +120,7 @@ pub fn host_ifname(container_id: &str, index: u8) -> Result<String> {
         return Ok(format!("{HOST_PREFIX}{tail}"));
     }
     let digit = char::from_digit(u32::from(index), 36).ok_or(VethError::TooManyInterfaces)?;
-    Ok(format!("{HOST_PREFIX}{tail}{digit}"))
+    Ok(format!("{HOST_PREFIX}{tail}x{digit}"))
 }
 
 /// The container side's name for interface `index`.
@@ -234,8 +235,11 @@ mod tests {
         let name = host_ifname(id, 0).unwrap();
         assert_eq!(name, "bv4f1e2d3c4b5a6");
         assert_eq!(name.len(), MAX_IFNAME_LEN);
-        assert_eq!(host_ifname(id, 1).unwrap(), "bv4f1e2d3c4b5a1");
-        assert_eq!(host_ifname(id, 11).unwrap(), "bv4f1e2d3c4b5ab");
+        assert_eq!(host_ifname(id, 1).unwrap(), "bv4f1e2d3c4b5x1");
+        assert_eq!(host_ifname(id, 11).unwrap(), "bv4f1e2d3c4b5xb");
+        // An id whose 13th digit is 1 keeps its first and second interfaces apart.
+        let id1 = "4f1e2d3c4b5a1000";
+        assert_ne!(host_ifname(id1, 0).unwrap(), host_ifname(id1, 1).unwrap());
         assert_eq!(host_ifname("ab-c", 0).unwrap(), "bvabc");
         assert!(matches!(host_ifname("--", 0), Err(VethError::BadId(_))));
         assert!(matches!(

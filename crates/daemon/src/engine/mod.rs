@@ -44,7 +44,13 @@ pub enum EngineError {
     #[error("berth-shim not found next to berthd or in PATH; install berth completely")]
     NoShim,
     #[error(transparent)]
-    Network(#[from] crate::network::NetError),
+    Network(Box<crate::network::NetError>),
+}
+
+impl From<crate::network::NetError> for EngineError {
+    fn from(e: crate::network::NetError) -> EngineError {
+        EngineError::Network(Box::new(e))
+    }
 }
 
 pub fn io_err(

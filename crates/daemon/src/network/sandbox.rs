@@ -131,7 +131,11 @@ impl Networks {
             }
         }
         for (name, ep) in wanted {
-            let record = self.find(&name)?;
+            // A 400, not a 404: the docker CLI answers a 404 to create by pulling the image.
+            let record = self.find(&name).map_err(|e| match e {
+                NetError::NotFound(n) => NetError::Invalid(format!("network {n} not found")),
+                other => other,
+            })?;
             if record.driver != Driver::Bridge {
                 return Err(NetError::Invalid(format!(
                     "container cannot be connected to the {} network together with others",

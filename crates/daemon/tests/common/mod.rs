@@ -65,7 +65,7 @@ impl TestNet {
     }
 }
 
-fn base36(mut n: u32) -> String {
+pub fn base36(mut n: u32) -> String {
     let mut digits = Vec::new();
     loop {
         digits.push(std::char::from_digit(n % 36, 36).unwrap());
