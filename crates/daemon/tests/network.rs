@@ -249,8 +249,11 @@ fn a_host_port_in_use_fails_the_start_cleanly() {
     assert_eq!(inspect(&d, "second", "{{.State.Running}}"), "false");
     let id = inspect(&d, "second", "{{.Id}}");
     // Nothing of the failed start stays: no veth, no lease, no namespace, no rule.
-    let links = stdout(&sh("ip -o link show"));
-    assert!(!links.contains(&format!("bv{}", &id[..13])), "{links}");
+    let veth = format!("bv{}", &id[..13]);
+    let gone = eventually(Duration::from_secs(10), || {
+        (!stdout(&sh("ip -o link show")).contains(&veth)).then_some(())
+    });
+    assert!(gone.is_some(), "{veth} left behind");
     let leases = lease_owners(&d);
     assert!(!leases.contains(&id), "{leases:?}");
     assert!(!nft_comments(&d).contains(&id));
@@ -607,13 +610,14 @@ fn restart_keeps_rules_once_and_fifty_containers_leave_nothing() {
         lease_owners(&d),
         nft_comments(&d)
     );
-    let links = stdout(&sh("ip -o link show"));
-    for id in &ids {
-        assert!(
-            !links.contains(&format!("bv{}", &id[..13])),
-            "veth of {id} left"
-        );
-    }
+    // The kernel destroys each namespace, and its veth pair with it, in the background.
+    let veths_gone = eventually(Duration::from_secs(20), || {
+        let links = stdout(&sh("ip -o link show"));
+        ids.iter()
+            .all(|id| !links.contains(&format!("bv{}", &id[..13])))
+            .then_some(())
+    });
+    assert!(veths_gone.is_some(), "veths left behind");
     let pinned = std::fs::read_dir(d.dir.path().join("exec/netns"))
         .unwrap()
         .count();

@@ -152,6 +152,7 @@ impl Networks {
     /// network in `joiner.networks` (the primary one, `primary`, first), published ports,
     /// hosts and resolv.conf. On failure nothing is left.
     pub fn setup(&self, joiner: &Joiner<'_>, primary: &str) -> Result<Sandbox, NetError> {
+        let t0 = std::time::Instant::now();
         let netns = self.netns_dir.join(joiner.id);
         // A namespace left by a crash for this very container is stale.
         netns::remove_path(&netns)?;
@@ -160,14 +161,22 @@ impl Networks {
             netns: ns.path().to_path_buf(),
             ..Sandbox::default()
         };
+        let made = t0.elapsed();
         let result = (|| {
             let mut order: Vec<&String> = joiner.networks.keys().collect();
             order.sort_by_key(|n| (n.as_str() != primary, n.as_str()));
             for name in order {
                 self.join(joiner, &ns, &mut sandbox, name, &joiner.networks[name])?;
             }
+            let joined = t0.elapsed();
             self.publish(joiner, &mut sandbox, primary)?;
-            self.write_etc_files(joiner, &sandbox)
+            self.write_etc_files(joiner, &sandbox)?;
+            tracing::debug!(
+                "sandbox of {}: namespace {made:?}, joined {joined:?}, ready {:?}",
+                joiner.id,
+                t0.elapsed()
+            );
+            Ok(())
         })();
         if let Err(e) = result {
             self.teardown(joiner.id, &sandbox);
@@ -196,23 +205,28 @@ impl Networks {
         let (subnet, gateway) = self
             .pool(&record.id)
             .ok_or_else(|| NetError::NotFound(name.to_string()))?;
+        let t0 = std::time::Instant::now();
         let index = (0u8..)
             .find(|i| !sandbox.endpoints.values().any(|e| e.index == *i))
             .expect("fewer than 256 endpoints");
-        let attached = self.with_netlink(|nl| {
-            Ok(veth::attach(
-                nl,
-                &AttachRequest {
-                    container_id: joiner.id,
-                    index,
-                    bridge: &record.bridge,
-                    netns: ns,
-                    ip,
-                    prefix: subnet.prefix(),
-                    gateway,
-                    mtu: self.config.mtu,
-                },
-            )?)
+        let request = AttachRequest {
+            container_id: joiner.id,
+            index,
+            bridge: &record.bridge,
+            netns: ns,
+            ip,
+            prefix: subnet.prefix(),
+            gateway,
+            mtu: self.config.mtu,
+        };
+        let attached = self.with_netlink(|nl| match veth::attach(nl, &request) {
+            // The pair of this container's previous run, whose namespace the kernel has not
+            // finished destroying (see `teardown`): remove it now and try again.
+            Err(e) if e.errno() == Some(libc::EEXIST) => {
+                veth::detach(nl, &veth::host_ifname(joiner.id, index)?)?;
+                Ok(veth::attach(nl, &request)?)
+            }
+            other => Ok(other?),
         });
         let attached = match attached {
             Ok(a) => a,
@@ -246,36 +260,43 @@ impl Networks {
         Ok(())
     }
 
-    /// Removes one interface from a sandbox (`network disconnect`, teardown).
+    /// Removes one interface from a running sandbox (`network disconnect`).
     pub fn leave(&self, sandbox: &mut Sandbox, name: &str) {
         let Some(ep) = sandbox.endpoints.remove(name) else {
             return;
         };
-        self.names.unregister(&ep.network_id, ep.ip);
         if let Err(e) = self.with_netlink(|nl| Ok(veth::detach(nl, &ep.host_ifname)?)) {
             tracing::warn!("removing veth {}: {e}", ep.host_ifname);
         }
+        self.release(&ep, name);
+    }
+
+    /// Gives back an interface's address and DNS names.
+    fn release(&self, ep: &Endpoint, network: &str) {
+        self.names.unregister(&ep.network_id, ep.ip);
         if let Err(e) = self.ipam().release(&ep.network_id, ep.ip) {
-            tracing::warn!("releasing {} on network {name}: {e}", ep.ip);
+            tracing::warn!("releasing {} on network {network}: {e}", ep.ip);
         }
     }
 
-    /// Undoes `setup`: ports, interfaces, leases, names, the namespace. Best effort: what
-    /// fails is logged (and a restart's reconcile removes it).
+    /// Undoes `setup`: ports, leases, names, the namespace. The veths go with the namespace:
+    /// the kernel destroys it (and them) in the background once the container's processes are
+    /// gone, which spares the exit path the ~10-40 ms a synchronous veth deletion costs. Best
+    /// effort: what fails is logged (and a restart's reconcile removes it).
     pub fn teardown(&self, id: &str, sandbox: &Sandbox) {
+        let t0 = std::time::Instant::now();
         if !sandbox.ports.is_empty() {
             if let Err(e) = self.publisher.unpublish(id) {
                 tracing::warn!("unpublishing the ports of {id}: {e}");
             }
         }
-        let mut sandbox = sandbox.clone();
-        let names: Vec<String> = sandbox.endpoints.keys().cloned().collect();
-        for name in names {
-            self.leave(&mut sandbox, &name);
+        for (name, ep) in &sandbox.endpoints {
+            self.release(ep, name);
         }
         if let Err(e) = netns::remove_path(&sandbox.netns) {
             tracing::warn!("removing network namespace of {id}: {e}");
         }
+        tracing::debug!("sandbox of {id} down in {:?}", t0.elapsed());
     }
 
     /// Publishes -p and -P ports on the primary network's address.
