@@ -205,7 +205,6 @@ impl Networks {
         let (subnet, gateway) = self
             .pool(&record.id)
             .ok_or_else(|| NetError::NotFound(name.to_string()))?;
-        let t0 = std::time::Instant::now();
         let index = (0u8..)
             .find(|i| !sandbox.endpoints.values().any(|e| e.index == *i))
             .expect("fewer than 256 endpoints");
