@@ -517,6 +517,11 @@ fn connect_and_disconnect_a_running_container() {
     );
     let links = stdout(&d.docker(&["exec", "mover", "ls", "/sys/class/net"]));
     assert!(links.contains("eth1"), "{links}");
+    // Connected to a user network, it resolves that network's names too.
+    assert_ok(
+        &d.docker(&["exec", "mover", "ping", "-c", "1", "-W", "3", "sider"]),
+        "ping by name after connect",
+    );
     assert_ok(
         &d.docker(&["exec", "sider", "ping", "-c", "1", "-W", "3", "moved"]),
         "ping the alias",

@@ -353,12 +353,14 @@ impl Networks {
             &extra,
             self.config.bridge_gateway,
         );
-        let primary_user = sandbox
-            .endpoints
-            .values()
-            .min_by_key(|e| e.index)
-            .and_then(|e| self.find(&e.network_id).ok().map(|r| (r, e.gateway)))
-            .filter(|(r, _)| r.user_defined());
+        // The embedded DNS server of the first user network the container is on (also after a
+        // `network connect` of a container started on the default bridge, as in Docker).
+        let mut endpoints: Vec<&Endpoint> = sandbox.endpoints.values().collect();
+        endpoints.sort_by_key(|e| e.index);
+        let primary_user = endpoints
+            .iter()
+            .filter_map(|e| self.find(&e.network_id).ok().map(|r| (r, e.gateway)))
+            .find(|(r, _)| r.user_defined());
         let resolv = match primary_user {
             Some((_, gateway)) => {
                 super::etc_files::embedded_resolv_conf(&host_resolv, gateway, &overrides)
@@ -367,8 +369,14 @@ impl Networks {
         };
         for (file, text) in [("hosts", hosts), ("resolv.conf", resolv)] {
             let path = joiner.dir.join(file);
-            berth_runtime::fsutil::write_atomic_volatile(&path, text.as_bytes())
-                .map_err(io_err("writing", &path))?;
+            let written = if path.exists() {
+                // In place: a running container has this very inode bind-mounted, and a
+                // rename would leave it looking at the old one.
+                std::fs::write(&path, text.as_bytes())
+            } else {
+                berth_runtime::fsutil::write_atomic_volatile(&path, text.as_bytes())
+            };
+            written.map_err(io_err("writing", &path))?;
         }
         Ok(())
     }
