@@ -479,6 +479,31 @@ fn modes_and_name_options() {
         "ip -4 -o addr show eth0",
     );
     assert!(got.contains(&format!("inet {pool_net}.77/24")), "{got}");
+    // -P: every exposed port on an ephemeral host port, reported by port and inspect.
+    assert_ok(
+        &d.docker(&[
+            "run", "-d", "--name", "pub", "-P", "--expose", "80", "--expose", "53/udp", IMAGE,
+            "sleep", "100",
+        ]),
+        "run -P",
+    );
+    let ports = stdout(&d.docker(&["port", "pub"]));
+    let lines: Vec<&str> = ports.lines().collect();
+    assert_eq!(lines.len(), 2, "{ports}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("80/tcp -> 0.0.0.0:")),
+        "{ports}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("53/udp -> 0.0.0.0:")),
+        "{ports}"
+    );
+    let host_port = inspect(
+        &d,
+        "pub",
+        "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}",
+    );
+    assert!(host_port.parse::<u16>().unwrap() > 0, "{host_port}");
     let err = stderr(&d.docker(&["run", "--rm", "--ip", "10.9.9.9", IMAGE, "true"]));
     assert!(
         err.contains("user specified IP address is supported on user defined networks only"),
@@ -627,4 +652,52 @@ fn restart_keeps_rules_once_and_fifty_containers_leave_nothing() {
         .unwrap()
         .count();
     assert_eq!(pinned, 0);
+}
+
+#[test]
+fn a_container_that_died_while_berthd_was_down_leaves_nothing_and_a_stopped_berthd_leaves_nothing()
+{
+    let mut d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    assert_ok(&d.docker(&["network", "create", "gone"]), "network create");
+    let port = (23000 + std::process::id() % 9000).to_string();
+    web(
+        &d,
+        "victim",
+        "x",
+        &["--network", "gone", "-p", &format!("127.0.0.1:{port}:80")],
+    );
+    let id = inspect(&d, "victim", "{{.Id}}");
+    let pid: i32 = inspect(&d, "victim", "{{.State.Pid}}").parse().unwrap();
+    d.kill9();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(300));
+    d.respawn();
+    assert_eq!(inspect(&d, "victim", "{{.State.Running}}"), "false");
+    let clean = eventually(Duration::from_secs(10), || {
+        (!lease_owners(&d).contains(&id) && !nft_comments(&d).contains("dnat to")).then_some(())
+    });
+    assert!(
+        clean.is_some(),
+        "leases {:?}\n{}",
+        lease_owners(&d),
+        nft_comments(&d)
+    );
+    assert_eq!(
+        std::fs::read_dir(d.dir.path().join("exec/netns"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // The port is free again.
+    web(&d, "heir", "y", &["-p", &format!("127.0.0.1:{port}:80")]);
+    assert_serves("127.0.0.1", &port, "y");
+
+    // Everything removed and berthd stopped: nothing of berth's in nft or ip link.
+    assert_ok(&d.docker(&["rm", "-f", "victim", "heir"]), "rm");
+    assert_ok(&d.docker(&["network", "rm", "gone"]), "network rm");
+    d.stop_gracefully();
+    assert_eq!(nft_comments(&d), "", "the table is still there");
+    let links = stdout(&sh("ip -o link show"));
+    assert!(!links.contains(&format!(" {}:", d.net.bridge)), "{links}");
 }

@@ -206,6 +206,24 @@ impl TestDaemon {
         self.spawn();
     }
 
+    /// kill -9 berthd (the containers keep running); `respawn` starts the next one.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn respawn(&mut self) {
+        self.spawn();
+    }
+
+    /// Stops berthd as an init system would (SIGTERM) and waits for it.
+    pub fn stop_gracefully(&mut self) {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap();
+    }
+
     pub fn berthd_pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
