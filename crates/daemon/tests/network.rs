@@ -334,6 +334,24 @@ fn user_networks_resolve_names_and_aliases_and_internal_ones_stay_inside() {
     ]));
     assert_eq!(out.trim(), "outside-ok");
 
+    // Networks are isolated from each other: a container on another network can't reach
+    // srv by address (only through a published port).
+    assert_ok(&d.docker(&["network", "create", "y"]), "network create y");
+    let srv_ip = inspect(&d, "srv", "{{.NetworkSettings.Networks.x.IPAddress}}");
+    let across = in_container(
+        &d,
+        &["--network", "y"],
+        &format!("{FETCH} {srv_ip} 80 | tail -n1"),
+    );
+    assert_eq!(across, "", "network y reached a container on x");
+    assert_eq!(
+        in_container(
+            &d,
+            &["--network", "x"],
+            &format!("{FETCH} {srv_ip} 80 | tail -n1")
+        ),
+        "by-name"
+    );
     assert_ok(
         &d.docker(&["network", "create", "--internal", "inner"]),
         "create internal",
