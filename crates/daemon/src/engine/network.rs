@@ -75,6 +75,7 @@ impl Daemon {
                     dir: &h.dir,
                 };
                 let sandbox = self.networks.setup(&joiner, &primary)?;
+                self.network_events("connect", &c.id, &sandbox);
                 let netns = sandbox.netns.clone();
                 h.update(|c| c.sandbox = Some(sandbox));
                 Ok(private(Some(netns), etc_mounts(&h.dir)))
@@ -88,6 +89,17 @@ impl Daemon {
         if let Some(sandbox) = sandbox {
             self.networks.teardown(&h.id, &sandbox);
             h.update(|c| c.sandbox = None);
+            self.network_events("disconnect", &h.id, &sandbox);
+        }
+    }
+
+    /// Docker's network connect/disconnect events for a container's start and stop.
+    fn network_events(&self, action: &str, container: &str, sandbox: &crate::network::Sandbox) {
+        for ep in sandbox.endpoints.values() {
+            if let Ok(record) = self.networks.find(&ep.network_id) {
+                self.events
+                    .publish(network_event(action, &record, container));
+            }
         }
     }
 }
