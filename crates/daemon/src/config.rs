@@ -51,6 +51,20 @@ pub struct Flags {
     /// The cgroup under which containers' cgroups are made (default /berth).
     #[arg(long)]
     pub cgroup_parent: Option<String>,
+    /// Host bridge of the default `bridge` network (default berth0). Its nftables table is
+    /// `berth` for berth0, `berth_<NAME>` otherwise.
+    #[arg(short = 'b', long)]
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix, e.g. 10.200.0.1/16 (the default).
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// Where user-defined networks get their subnets: base=CIDR,size=PREFIX (default
+    /// base=10.201.0.0/16,size=24). May be given more than once.
+    #[arg(long = "default-address-pool")]
+    pub default_address_pools: Vec<String>,
+    /// MTU of container interfaces (default 1500).
+    #[arg(long)]
+    pub mtu: Option<u32>,
 }
 
 /// The config file's keys, spelled as dockerd's daemon.json spells them.
@@ -66,6 +80,18 @@ struct FileConfig {
     log_level: Option<String>,
     group: Option<String>,
     cgroup_parent: Option<String>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    default_address_pools: Option<Vec<FilePool>>,
+    mtu: Option<u32>,
+}
+
+/// One `default-address-pools` entry of daemon.json, as dockerd spells it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePool {
+    base: String,
+    size: u8,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +116,113 @@ pub struct DaemonConfig {
     pub group: Option<String>,
     /// Absolute cgroup path containers' cgroups go under.
     pub cgroup_parent: String,
+    pub network: NetworkConfig,
+}
+
+/// How the daemon's networks are set up on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// The default network's host bridge.
+    pub bridge: String,
+    /// The nftables table (family ip) holding every network's rules.
+    pub nft_table: String,
+    /// The default bridge's gateway address and subnet.
+    pub bridge_gateway: std::net::Ipv4Addr,
+    pub bridge_subnet: berth_network::ipam::Subnet,
+    /// Subnets for user-defined networks, tried in order.
+    pub pools: Vec<berth_network::ipam::SubnetPool>,
+    pub mtu: u32,
+}
+
+pub const DEFAULT_BRIDGE: &str = "berth0";
+const DEFAULT_NFT_TABLE: &str = "berth";
+
+impl NetworkConfig {
+    fn build(
+        bridge: Option<String>,
+        bip: Option<String>,
+        pools: Vec<(String, u8)>,
+        mtu: Option<u32>,
+    ) -> Result<NetworkConfig, ConfigError> {
+        use berth_network::ipam::{Subnet, SubnetPool};
+        let bridge = bridge.unwrap_or_else(|| DEFAULT_BRIDGE.to_string());
+        berth_network::link::validate_ifname(&bridge)
+            .map_err(|e| ConfigError::Network(format!("--bridge {bridge:?}: {e}")))?;
+        let nft_table = if bridge == DEFAULT_BRIDGE {
+            DEFAULT_NFT_TABLE.to_string()
+        } else {
+            format!("{DEFAULT_NFT_TABLE}_{}", bridge.replace(['.', ':'], "_"))
+        };
+        let (bridge_gateway, bridge_subnet) = match bip {
+            None => {
+                let subnet = berth_network::ipam::default_bridge_subnet();
+                (subnet.first_host(), subnet)
+            }
+            Some(bip) => {
+                let bad = || {
+                    ConfigError::Network(format!(
+                    "invalid --bip {bip:?}: expected the bridge's address and prefix, e.g. 10.200.0.1/16"
+                ))
+                };
+                let (addr, prefix) = bip.split_once('/').ok_or_else(bad)?;
+                let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad())?;
+                let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+                let subnet = Subnet::new(addr, prefix).map_err(|_| bad())?;
+                if !subnet.is_host(addr) || prefix > 30 {
+                    return Err(bad());
+                }
+                (addr, subnet)
+            }
+        };
+        let mut parsed = Vec::new();
+        for (base, size) in pools {
+            let subnet: Subnet = base.parse().map_err(|e| {
+                ConfigError::Network(format!("invalid default address pool base {base:?}: {e}"))
+            })?;
+            if size < subnet.prefix() || size > 30 {
+                return Err(ConfigError::Network(format!(
+                    "invalid default address pool: size {size} must be between the base's prefix /{} and 30",
+                    subnet.prefix()
+                )));
+            }
+            parsed.push(SubnetPool { base: subnet, size });
+        }
+        if parsed.is_empty() {
+            parsed.push(SubnetPool::default());
+        }
+        let mtu = mtu.unwrap_or(1500);
+        if !(68..=65535).contains(&mtu) {
+            return Err(ConfigError::Network(format!(
+                "invalid --mtu {mtu}: it must be between 68 and 65535"
+            )));
+        }
+        Ok(NetworkConfig {
+            bridge,
+            nft_table,
+            bridge_gateway,
+            bridge_subnet,
+            pools: parsed,
+            mtu,
+        })
+    }
+}
+
+/// `base=10.201.0.0/16,size=24`, dockerd's --default-address-pool syntax.
+fn parse_pool_flag(s: &str) -> Result<(String, u8), ConfigError> {
+    let bad = || {
+        ConfigError::Network(format!(
+            "invalid --default-address-pool {s:?}: expected base=CIDR,size=PREFIX"
+        ))
+    };
+    let (mut base, mut size) = (None, None);
+    for part in s.split(',') {
+        match part.split_once('=') {
+            Some(("base", v)) => base = Some(v.to_string()),
+            Some(("size", v)) => size = Some(v.parse::<u8>().map_err(|_| bad())?),
+            _ => return Err(bad()),
+        }
+    }
+    Ok((base.ok_or_else(bad)?, size.ok_or_else(bad)?))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +245,8 @@ pub enum ConfigError {
     UnknownDefaultRuntime(String),
     #[error("invalid log level {0:?}: use debug, info, warn or error")]
     LogLevel(String),
+    #[error("{0}")]
+    Network(String),
 }
 
 impl DaemonConfig {
@@ -167,9 +302,26 @@ impl DaemonConfig {
             "cgroup-parent",
             &mut both,
         );
+        let bridge = pick(flags.bridge, file.bridge, "bridge", &mut both);
+        let bip = pick(flags.bip, file.bip, "bip", &mut both);
+        let mtu = pick(flags.mtu, file.mtu, "mtu", &mut both);
+        let flag_pools = (!flags.default_address_pools.is_empty())
+            .then(|| {
+                flags
+                    .default_address_pools
+                    .iter()
+                    .map(|p| parse_pool_flag(p))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let file_pools = file
+            .default_address_pools
+            .map(|pools| pools.into_iter().map(|p| (p.base, p.size)).collect());
+        let pools = pick(flag_pools, file_pools, "default-address-pools", &mut both);
         if !both.is_empty() {
             return Err(ConfigError::Both(both.join(", ")));
         }
+        let network = NetworkConfig::build(bridge, bip, pools.unwrap_or_default(), mtu)?;
 
         let mut runtimes = BTreeMap::new();
         for (name, rt) in file.runtimes.unwrap_or_default() {
@@ -217,6 +369,7 @@ impl DaemonConfig {
             cgroup_parent: cgroup_parent
                 .map(|p| format!("/{}", p.trim_matches('/')))
                 .unwrap_or_else(|| "/berth".into()),
+            network,
         })
     }
 
@@ -282,6 +435,24 @@ mod tests {
         );
         assert_eq!(c.runtime_path("berth"), Some(None));
         assert_eq!(c.runtime_path("crun"), None);
+        assert_eq!(c.network.bridge, "berth0");
+        assert_eq!(c.network.nft_table, "berth");
+        assert_eq!(c.network.bridge_subnet.to_string(), "10.200.0.0/16");
+        assert_eq!(c.network.bridge_gateway.to_string(), "10.200.0.1");
+        let c = DaemonConfig::from_flags(flags(&[
+            "--config-file",
+            file.to_str().unwrap(),
+            "--bridge",
+            "berth-t1",
+            "--bip",
+            "10.210.3.1/24",
+            "--default-address-pool",
+            "base=10.250.0.0/22,size=26",
+        ]))
+        .unwrap();
+        assert_eq!(c.network.nft_table, "berth_berth-t1");
+        assert_eq!(c.network.bridge_subnet.to_string(), "10.210.3.0/24");
+        assert_eq!(c.network.pools[0].size, 26);
     }
 
     #[test]
@@ -301,6 +472,14 @@ mod tests {
             (&["--add-runtime", "runc"], "NAME=PATH"),
             (&["--default-runtime", "crun"], "crun"),
             (&["--log-level", "loud"], "loud"),
+            (&["--bip", "10.0.0.0/8"], "--bip"),
+            (&["--bip", "10.1.2.3"], "--bip"),
+            (&["--bridge", "a-very-long-bridge-name"], "--bridge"),
+            (&["--default-address-pool", "base=10.9.0.0/16"], "base=CIDR"),
+            (
+                &["--default-address-pool", "base=10.9.0.0/16,size=8"],
+                "size 8",
+            ),
         ] {
             let mut a = vec!["--config-file", f];
             a.extend_from_slice(args);

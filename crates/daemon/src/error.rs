@@ -15,6 +15,9 @@ pub enum ApiError {
     /// 400: a malformed or unsupported request.
     #[error("{0}")]
     BadRequest(String),
+    /// 403: an operation refused on principle (removing a predefined network or one in use).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304: the container already is in the asked state (start, stop).
     #[error("")]
     NotModified,
@@ -32,6 +35,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotModified => StatusCode::NOT_MODIFIED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -12,6 +12,7 @@ pub mod events;
 pub mod filters;
 pub mod logs;
 pub mod names;
+pub mod network;
 pub mod server;
 pub mod spec;
 pub mod stream;

@@ -69,6 +69,12 @@ async fn run(config: DaemonConfig) -> Result<(), String> {
     if !activated {
         let _ = std::fs::remove_file(&socket);
     }
+    let running = daemon
+        .all()
+        .iter()
+        .any(|h| h.lock().state.status.is_alive());
+    let stopping = daemon.clone();
+    let _ = tokio::task::spawn_blocking(move || stopping.networks.shutdown(running)).await;
     tracing::info!("berthd stopping; containers keep running");
     served
 }

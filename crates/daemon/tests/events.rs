@@ -107,6 +107,25 @@ fn run_rm_reports_create_attach_start_die_destroy_in_order() {
     assert_eq!(&stamp[19..20], ".");
     assert!(stamp[20..29].bytes().all(|b| b.is_ascii_digit()), "{stamp}");
 
+    // The container's network: connected at start, disconnected at its exit.
+    let evs = docker_events(&d, &since, &until, &["type=network"]);
+    let on_bridge: Vec<String> = evs
+        .iter()
+        .filter(|e| e["Actor"]["Attributes"]["container"] == id.as_str())
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Action"].as_str().unwrap(),
+                e["Actor"]["Attributes"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        on_bridge,
+        ["connect bridge", "disconnect bridge"],
+        "{evs:#?}"
+    );
+
     // berth's own run --rm, seen by both clients the same way.
     let evs = docker_events(&d, &since, &until, &["container=berth-rm"]);
     assert_eq!(

@@ -110,7 +110,7 @@ impl Subnet {
         u32::from(self.network) & mask(shorter) == u32::from(other.network) & mask(shorter)
     }
 
-    fn is_host(&self, ip: Ipv4Addr) -> bool {
+    pub fn is_host(&self, ip: Ipv4Addr) -> bool {
         self.contains(ip) && ip != self.network && ip != self.broadcast()
     }
 }

@@ -20,13 +20,13 @@ use std::os::fd::AsRawFd;
 
 /// Prefix of every host-side veth berth makes.
 pub const HOST_PREFIX: &str = "bv";
-/// The container side's name.
-pub const CONTAINER_IFNAME: &str = "eth0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VethError {
     #[error("container id {0:?} gives no usable interface name (it needs letters or digits)")]
     BadId(String),
+    #[error("a container can have at most 36 network interfaces")]
+    TooManyInterfaces,
     #[error("bridge {0} does not exist")]
     NoBridge(String),
     #[error("{0}")]
@@ -58,8 +58,11 @@ pub type Result<T> = std::result::Result<T, VethError>;
 /// How to plug one container in.
 #[derive(Debug, Clone)]
 pub struct AttachRequest<'a> {
-    /// The container's id; the host end is named `bv` + its first 13 letters and digits.
+    /// The container's id; the host end is named after it (see [`host_ifname`]).
     pub container_id: &'a str,
+    /// Which of the container's interfaces this is: `eth<index>` inside. Only index 0 gets the
+    /// default route.
+    pub index: u8,
     pub bridge: &'a str,
     pub netns: &'a NetNs,
     pub ip: Ipv4Addr,
@@ -100,24 +103,37 @@ pub fn mac_for_ip(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
-/// The host end's name for a container: `bv` + up to 13 of the id's letters and digits.
-pub fn host_ifname(container_id: &str) -> Result<String> {
+/// The host end's name for a container's interface `index`: `bv` + up to 13 of the id's
+/// letters and digits for the first; for the others 11 of them, `x` (never in a hex id, so no
+/// first interface's name can look the same) and the index in base 36.
+pub fn host_ifname(container_id: &str, index: u8) -> Result<String> {
+    let room = MAX_IFNAME_LEN - HOST_PREFIX.len() - if index > 0 { 2 } else { 0 };
     let tail: String = container_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
-        .take(MAX_IFNAME_LEN - HOST_PREFIX.len())
+        .take(room)
         .collect();
     if tail.is_empty() {
         return Err(VethError::BadId(container_id.to_string()));
     }
-    Ok(format!("{HOST_PREFIX}{tail}"))
+    if index == 0 {
+        return Ok(format!("{HOST_PREFIX}{tail}"));
+    }
+    let digit = char::from_digit(u32::from(index), 36).ok_or(VethError::TooManyInterfaces)?;
+    Ok(format!("{HOST_PREFIX}{tail}x{digit}"))
+}
+
+/// The container side's name for interface `index`.
+pub fn container_ifname(index: u8) -> String {
+    format!("eth{index}")
 }
 
 /// Creates the pair, enslaves and raises the host end, and configures `eth0` in the
 /// container's namespace. On failure nothing is left behind (the host end is deleted, which
 /// takes `eth0` with it).
 pub fn attach(nl: &mut Netlink, req: &AttachRequest<'_>) -> Result<Attachment> {
-    let host = host_ifname(req.container_id)?;
+    let host = host_ifname(req.container_id, req.index)?;
+    let inner = container_ifname(req.index);
     let bridge = link::get_link(nl, req.bridge)?
         .ok_or_else(|| VethError::NoBridge(req.bridge.to_string()))?;
     let mac = mac_for_ip(req.ip);
@@ -131,7 +147,7 @@ pub fn attach(nl: &mut Netlink, req: &AttachRequest<'_>) -> Result<Attachment> {
         .begin_nest(IFLA_INFO_DATA)
         .begin_nest(VETH_INFO_PEER)
         .fixed(&ifinfomsg(0, 0, 0))
-        .attr_str(IFLA_IFNAME, CONTAINER_IFNAME)
+        .attr_str(IFLA_IFNAME, &inner)
         .attr_u32(IFLA_MTU, req.mtu)
         .attr(IFLA_ADDRESS, &mac)
         .attr_u32(IFLA_NET_NS_FD, req.netns.file().as_raw_fd() as u32)
@@ -143,7 +159,7 @@ pub fn attach(nl: &mut Netlink, req: &AttachRequest<'_>) -> Result<Attachment> {
 
     let configured = req
         .netns
-        .run(|| configure_inside(req))
+        .run(|| configure_inside(req, &inner))
         .map_err(VethError::from)
         .and_then(|inner| inner);
     if let Err(e) = configured {
@@ -160,9 +176,9 @@ pub fn attach(nl: &mut Netlink, req: &AttachRequest<'_>) -> Result<Attachment> {
 }
 
 /// Runs on a thread inside the container's namespace.
-fn configure_inside(req: &AttachRequest<'_>) -> Result<()> {
+fn configure_inside(req: &AttachRequest<'_>, ifname: &str) -> Result<()> {
     let inside = |source| VethError::Inside {
-        ifname: CONTAINER_IFNAME.to_string(),
+        ifname: ifname.to_string(),
         netns: req.netns.path().display().to_string(),
         source,
     };
@@ -170,15 +186,17 @@ fn configure_inside(req: &AttachRequest<'_>) -> Result<()> {
     link::set_up(&mut nl, "lo").map_err(inside)?;
     link::add_ipv4_address(
         &mut nl,
-        CONTAINER_IFNAME,
+        ifname,
         IfAddr {
             addr: req.ip,
             prefix: req.prefix,
         },
     )
     .map_err(inside)?;
-    link::set_up(&mut nl, CONTAINER_IFNAME).map_err(inside)?;
-    link::add_default_route(&mut nl, CONTAINER_IFNAME, req.gateway).map_err(inside)?;
+    link::set_up(&mut nl, ifname).map_err(inside)?;
+    if req.index == 0 {
+        link::add_default_route(&mut nl, ifname, req.gateway).map_err(inside)?;
+    }
     Ok(())
 }
 
@@ -214,11 +232,20 @@ mod tests {
     #[test]
     fn host_names_fit_the_kernel_limit_and_keep_the_prefix() {
         let id = "4f1e2d3c4b5a69788796a5b4c3d2e1f04f1e2d3c4b5a69788796a5b4c3d2e1f0";
-        let name = host_ifname(id).unwrap();
+        let name = host_ifname(id, 0).unwrap();
         assert_eq!(name, "bv4f1e2d3c4b5a6");
         assert_eq!(name.len(), MAX_IFNAME_LEN);
-        assert_eq!(host_ifname("ab-c").unwrap(), "bvabc");
-        assert!(matches!(host_ifname("--"), Err(VethError::BadId(_))));
+        assert_eq!(host_ifname(id, 1).unwrap(), "bv4f1e2d3c4b5x1");
+        assert_eq!(host_ifname(id, 11).unwrap(), "bv4f1e2d3c4b5xb");
+        // An id whose 13th digit is 1 keeps its first and second interfaces apart.
+        let id1 = "4f1e2d3c4b5a1000";
+        assert_ne!(host_ifname(id1, 0).unwrap(), host_ifname(id1, 1).unwrap());
+        assert_eq!(host_ifname("ab-c", 0).unwrap(), "bvabc");
+        assert!(matches!(host_ifname("--", 0), Err(VethError::BadId(_))));
+        assert!(matches!(
+            host_ifname(id, 36),
+            Err(VethError::TooManyInterfaces)
+        ));
     }
 
     #[test]

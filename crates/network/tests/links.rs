@@ -292,7 +292,7 @@ fn two_containers_on_a_bridge_talk_to_each_other_and_to_the_host_then_leave_noth
     let mut namespaces = Vec::new();
     for _ in 0..2 {
         let id = container_id();
-        guard.links.push(veth::host_ifname(&id).unwrap());
+        guard.links.push(veth::host_ifname(&id, 0).unwrap());
         let ip = ipam.allocate("t", &id, None).unwrap();
         let start = Instant::now();
         let ns = NetNs::create(&guard.netns_dir(), &id).unwrap();
@@ -301,6 +301,7 @@ fn two_containers_on_a_bridge_talk_to_each_other_and_to_the_host_then_leave_noth
             &mut nl,
             &AttachRequest {
                 container_id: &id,
+                index: 0,
                 bridge: &bridge,
                 netns: &ns,
                 ip,
@@ -316,7 +317,7 @@ fn two_containers_on_a_bridge_talk_to_each_other_and_to_the_host_then_leave_noth
         assert!(total < Duration::from_millis(250), "attach took {total:?}");
         assert_eq!(att.ip, ip);
         assert_eq!(att.gateway, gateway);
-        assert_eq!(att.host_ifname, veth::host_ifname(&id).unwrap());
+        assert_eq!(att.host_ifname, veth::host_ifname(&id, 0).unwrap());
         let o = ip.octets();
         assert_eq!(
             att.mac_string(),
@@ -391,6 +392,7 @@ fn two_containers_on_a_bridge_talk_to_each_other_and_to_the_host_then_leave_noth
         &mut nl,
         &AttachRequest {
             container_id: &format!("{}ffff", attached[0].host_ifname.trim_start_matches("bv")),
+            index: 0,
             bridge: &bridge,
             netns: &namespaces[1],
             ip: Ipv4Addr::from(u32::from(gateway) + 100),
@@ -411,6 +413,7 @@ fn two_containers_on_a_bridge_talk_to_each_other_and_to_the_host_then_leave_noth
         &mut nl,
         &AttachRequest {
             container_id: "0123456789abcdef",
+            index: 0,
             bridge: &missing,
             netns: &namespaces[1],
             ip: Ipv4Addr::from(u32::from(gateway) + 101),
@@ -424,12 +427,13 @@ fn two_containers_on_a_bridge_talk_to_each_other_and_to_the_host_then_leave_noth
 
     // A failed attach leaves nothing: the gateway is off-link, so the route cannot be added.
     let bad_id = container_id();
-    guard.links.push(veth::host_ifname(&bad_id).unwrap());
+    guard.links.push(veth::host_ifname(&bad_id, 0).unwrap());
     let bad_ns = NetNs::create(&guard.netns_dir(), &bad_id).unwrap();
     let err = veth::attach(
         &mut nl,
         &AttachRequest {
             container_id: &bad_id,
+            index: 0,
             bridge: &bridge,
             netns: &bad_ns,
             ip: Ipv4Addr::new(192, 0, 2, 10),
@@ -441,7 +445,7 @@ fn two_containers_on_a_bridge_talk_to_each_other_and_to_the_host_then_leave_noth
     .unwrap_err();
     assert!(matches!(err, VethError::Inside { .. }), "{err}");
     assert!(err.to_string().contains("adding default route"), "{err}");
-    assert!(get_link(&mut nl, &veth::host_ifname(&bad_id).unwrap())
+    assert!(get_link(&mut nl, &veth::host_ifname(&bad_id, 0).unwrap())
         .unwrap()
         .is_none());
     bad_ns.delete().unwrap();

@@ -10,6 +10,7 @@ use super::opt_parsers::{
 };
 
 use super::common::{parse_kv_file, EnvLookup};
+use super::net_opts;
 use crate::args::{bool_flag as b, value_flag as v, Flag, Parsed, Spec};
 use crate::error::{Error, Result};
 use crate::units::parse_bytes;
@@ -55,6 +56,8 @@ macro_rules! container_flags {
             v(None, "memory-swappiness", "int", "Tune container memory swappiness (0 to 100)"),
             v(None, "name", "string", "Assign a name to the container"),
             v(None, "network", "network", "Connect a container to a network"),
+            v(None, "network-alias", "list", "Add network-scoped alias for the container"),
+            v(None, "ip", "string", "IPv4 address (e.g., 172.30.100.104)"),
             b(None, "oom-kill-disable", "Disable OOM Killer"),
             v(None, "oom-score-adj", "int", "Tune host's OOM preferences (-1000 to 1000)"),
             v(None, "pid", "string", "PID namespace to use"),
@@ -105,7 +108,7 @@ const RUN_FLAGS: &[Flag] = container_flags!(
     ),
 );
 const CREATE_FLAGS: &[Flag] = container_flags!();
-const ALIASES: &[(&str, &str)] = &[("net", "network")];
+const ALIASES: &[(&str, &str)] = &[("net", "network"), ("net-alias", "network-alias")];
 
 pub const RUN_SPEC: Spec = Spec {
     command: "berth run",
@@ -330,9 +333,24 @@ pub fn build(spec: &Spec, p: &Parsed, env: EnvLookup) -> Result<CreateRequest> {
     if p.bool("init") {
         host.insert("Init".into(), json!(true));
     }
+    for (flag, key, check) in [
+        (
+            "add-host",
+            "ExtraHosts",
+            net_opts::extra_host as fn(&str) -> std::result::Result<String, String>,
+        ),
+        ("dns", "Dns", net_opts::dns_server),
+    ] {
+        let vals = p.values(flag);
+        let vals: Vec<String> = vals
+            .iter()
+            .map(|v| check(v).map_err(|why| bad(flag, v, why)))
+            .collect::<Result<_>>()?;
+        if !vals.is_empty() {
+            host.insert(key.into(), json!(vals));
+        }
+    }
     for (flag, key) in [
-        ("add-host", "ExtraHosts"),
-        ("dns", "Dns"),
         ("dns-search", "DnsSearch"),
         ("dns-option", "DnsOptions"),
         ("group-add", "GroupAdd"),
@@ -471,10 +489,8 @@ pub fn build(spec: &Spec, p: &Parsed, env: EnvLookup) -> Result<CreateRequest> {
             json!({"Type": p.value("log-driver").unwrap_or(""), "Config": opts}),
         );
     }
-    host.insert(
-        "NetworkMode".into(),
-        json!(p.value("network").unwrap_or("default")),
-    );
+    let (network_mode, networking_config) = net_opts::networking(spec, p)?;
+    host.insert("NetworkMode".into(), json!(network_mode));
     if let Some(pull) = p.value("pull") {
         if !matches!(pull, "missing" | "never" | "always") {
             return Err(bad(
@@ -486,6 +502,9 @@ pub fn build(spec: &Spec, p: &Parsed, env: EnvLookup) -> Result<CreateRequest> {
     }
 
     config.insert("HostConfig".into(), Value::Object(host));
+    if let Some(nc) = networking_config {
+        config.insert("NetworkingConfig".into(), nc);
+    }
     Ok(CreateRequest {
         image,
         name: p.value("name").map(String::from),
@@ -576,6 +595,14 @@ mod tests {
                        "HostConfig":{"Binds":["/data:/data:ro"],
                                      "PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":""}]},
                                      "NetworkMode":"default"}}),
+            ),
+            (
+                "--network n1 --network-alias web --ip 10.1.0.5 --add-host h=host-gateway --add-host g:[::1] --dns 1.1.1.1 --dns-search x.com --dns-option ndots:2 -h box -P alpine",
+                json!({"Image":"alpine","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,"Tty":false,
+                       "OpenStdin":false,"StdinOnce":false,"Hostname":"box",
+                       "HostConfig":{"ExtraHosts":["h:host-gateway","g:::1"],"Dns":["1.1.1.1"],"DnsSearch":["x.com"],
+                                     "DnsOptions":["ndots:2"],"PublishAllPorts":true,"NetworkMode":"n1"},
+                       "NetworkingConfig":{"EndpointsConfig":{"n1":{"IPAMConfig":{"IPv4Address":"10.1.0.5"},"Aliases":["web"]}}}}),
             ),
         ];
         for (cmdline, want) in cases {

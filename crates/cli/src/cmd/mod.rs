@@ -12,6 +12,8 @@ mod create_opts;
 mod events;
 mod exec;
 mod image;
+mod net_opts;
+mod network;
 mod ops;
 mod opt_parsers;
 mod ps;
@@ -145,9 +147,22 @@ const SYSTEM: &[Command] = &[
     c("events", &events::EVENTS_SPEC, events::events),
 ];
 
+const NETWORK: &[Command] = &[
+    c("connect", &network::CONNECT_SPEC, network::connect),
+    c("create", &network::CREATE_SPEC, network::create),
+    c("disconnect", &network::DISCONNECT_SPEC, network::disconnect),
+    c("inspect", &network::INSPECT_SPEC, network::inspect),
+    c("ls", &network::LS_SPEC, network::ls),
+    c("list", &network::LS_SPEC, network::ls),
+    c("prune", &network::PRUNE_SPEC, network::prune),
+    c("rm", &network::RM_SPEC, network::rm),
+    c("remove", &network::RM_SPEC, network::rm),
+];
+
 const MANAGEMENT: &[(&str, &[Command], &str)] = &[
     ("container", CONTAINER, "Manage containers"),
     ("image", IMAGE, "Manage images"),
+    ("network", NETWORK, "Manage networks"),
     ("system", SYSTEM, "Manage berth"),
 ];
 

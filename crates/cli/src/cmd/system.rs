@@ -449,18 +449,19 @@ pub fn prune(ctx: &Ctx, p: Parsed) -> Result<i32> {
     } else {
         "all dangling images"
     };
-    // berth has no networks or build cache yet, so the warning names only what it removes.
+    // berth has no build cache yet, so the warning names only what it removes.
     let warning = format!(
-        "WARNING! This will remove:\n  - all stopped containers\n  - {images}\n\nAre you sure you want to continue?"
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {images}\n\nAre you sure you want to continue?"
     );
     if !p.bool("force") && !super::common::confirm(&warning) {
         return Ok(0);
     }
     let filters = p.values("filter");
     let (c_text, c_space) = prune_containers(ctx, &filters)?;
+    let n_text = super::network::prune_networks(ctx, &filters)?;
     let (i_text, i_space) = prune_images(ctx, all, &filters)?;
     println!(
-        "{c_text}{i_text}Total reclaimed space: {}",
+        "{c_text}{n_text}{i_text}Total reclaimed space: {}",
         human_size((c_space + i_space) as f64)
     );
     Ok(0)

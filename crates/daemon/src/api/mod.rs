@@ -5,6 +5,8 @@ pub mod containers;
 pub mod events;
 pub mod exec;
 pub mod images;
+pub mod netviews;
+pub mod networks;
 pub mod ops;
 pub mod stats;
 pub mod streams;

@@ -165,7 +165,7 @@ pub async fn df(daemon: &Arc<Daemon>, _req: Request) -> ApiResult<Response> {
         for h in d.all() {
             let c = h.snapshot();
             let size = d.container_size(&c.id).unwrap_or(0);
-            let mut s = super::views::summary(&c);
+            let mut s = super::views::summary(&d, &c);
             s["SizeRw"] = json!(size);
             s["SizeRootFs"] = json!(0);
             containers.push(s);

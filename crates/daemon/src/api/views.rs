@@ -107,10 +107,6 @@ pub fn inspect(daemon: &Arc<Daemon>, h: &Handle, c: &Container, _size: bool) -> 
         serde_json::to_value(&c.host_config).unwrap_or(Value::Null),
     );
     host["Runtime"] = json!(c.runtime);
-    let network_mode = host["NetworkMode"]
-        .as_str()
-        .unwrap_or("default")
-        .to_string();
     let layers = daemon.layers.container(&c.id).ok();
     let driver_root = daemon.config.data_root.join("storage");
     let graph = layers.map(|l| {
@@ -130,9 +126,9 @@ pub fn inspect(daemon: &Arc<Daemon>, h: &Handle, c: &Container, _size: bool) -> 
         "Args": c.args,
         "State": state_view(c),
         "Image": c.image_id,
-        "ResolvConfPath": "",
+        "ResolvConfPath": etc_path(h, "resolv.conf"),
         "HostnamePath": "",
-        "HostsPath": "",
+        "HostsPath": etc_path(h, "hosts"),
         "LogPath": h.log_path().display().to_string(),
         "Name": format!("/{}", c.name),
         "RestartCount": c.restart_count,
@@ -146,15 +142,18 @@ pub fn inspect(daemon: &Arc<Daemon>, h: &Handle, c: &Container, _size: bool) -> 
         "GraphDriver": graph.unwrap_or(json!({"Name": c.driver, "Data": null})),
         "Mounts": [],
         "Config": config_view(c),
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
-            "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": { network_mode: {} },
-        },
+        "NetworkSettings": super::netviews::network_settings(daemon, c),
     })
+}
+
+/// A file of the container's directory bind-mounted into it, once it exists.
+fn etc_path(h: &Handle, file: &str) -> String {
+    let path = h.dir.join(file);
+    if path.exists() {
+        path.display().to_string()
+    } else {
+        String::new()
+    }
 }
 
 fn created_unix(c: &Container) -> i64 {
@@ -163,7 +162,7 @@ fn created_unix(c: &Container) -> i64 {
         .unwrap_or(0)
 }
 
-pub fn summary(c: &Container) -> Value {
+pub fn summary(daemon: &Daemon, c: &Container) -> Value {
     let mut command = vec![c.path.clone()];
     command.extend(c.args.iter().cloned());
     let network_mode = c
@@ -178,7 +177,7 @@ pub fn summary(c: &Container) -> Value {
         "ImageID": c.image_id,
         "Command": command.join(" "),
         "Created": created_unix(c),
-        "Ports": [],
+        "Ports": super::netviews::port_summary(c),
         "Labels": c.config.labels.clone().unwrap_or_default(),
         "State": c.state.status.as_str(),
         "Status": crate::timefmt::status_text(
@@ -189,7 +188,7 @@ pub fn summary(c: &Container) -> Value {
             std::time::SystemTime::now(),
         ),
         "HostConfig": { "NetworkMode": network_mode },
-        "NetworkSettings": { "Networks": {} },
+        "NetworkSettings": { "Networks": super::netviews::networks(daemon, c) },
         "Mounts": [],
     })
 }
@@ -283,7 +282,7 @@ pub fn list(daemon: &Arc<Daemon>, req: &Request) -> ApiResult<Vec<Value>> {
         if !filters.labels_match(c.config.labels.as_ref()) {
             continue;
         }
-        out.push(summary(&c));
+        out.push(summary(daemon, &c));
         if limit.is_some_and(|l| out.len() as i64 >= l) {
             break;
         }

@@ -80,6 +80,12 @@ pub struct Container {
     /// Entrypoint + Cmd as resolved at create: Docker's Path and Args.
     pub path: String,
     pub args: Vec<String>,
+    /// The networks it joins at start, by name (create's and `network connect`'s choice).
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, crate::network::EndpointConfig>,
+    /// Its network namespace, interfaces and ports while it runs.
+    #[serde(default)]
+    pub sandbox: Option<crate::network::Sandbox>,
 }
 
 impl Container {

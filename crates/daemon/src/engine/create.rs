@@ -33,7 +33,7 @@ impl Daemon {
         let mut req: ContainerCreateBody = serde_json::from_value(body)
             .map_err(|e| ApiError::BadRequest(format!("invalid container config: {e}")))?;
         let host = req.host_config.take().unwrap_or_default();
-        req.networking_config = None;
+        let networking = req.networking_config.take();
 
         let image_name = req.image.clone().unwrap_or_default();
         if image_name.is_empty() {
@@ -54,8 +54,14 @@ impl Daemon {
         spec::merge_image_config(&mut req, image.config.config.as_ref())?;
 
         let mut warnings = Vec::new();
-        let (_, network_warning) = spec::network_setup(&host)?;
-        warnings.extend(network_warning);
+        let networks = self
+            .networks
+            .endpoints_for_create(&host, networking.as_ref())?;
+        let exposed: Vec<String> = req.exposed_ports.clone().unwrap_or_default();
+        warnings.extend(self.networks.check_create(&host, &exposed, &networks)?);
+        if let crate::network::Mode::Container(other) = crate::network::Mode::of(&host) {
+            self.find(&other)?;
+        }
         // Bad limits and options fail at create, as in Docker, not at the first start.
         warnings.extend(spec::validate_create(&req, &host, &self.bounding_caps)?);
 
@@ -85,7 +91,14 @@ impl Daemon {
             None => self.generate_name(&id),
         };
 
-        let made = self.make_container(&id, &name, &image_name, &image, req, host, runtime);
+        let made = self.make_container(
+            &id,
+            &name,
+            &image_name,
+            &image,
+            (req, host, networks),
+            runtime,
+        );
         match made {
             Ok(handle) => {
                 self.events.container(&handle.lock(), "create", &[]);
@@ -108,15 +121,17 @@ impl Daemon {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn make_container(
         &self,
         id: &str,
         name: &str,
         image_name: &str,
         image: &berth_image::Image,
-        config: ContainerCreateBody,
-        host: bollard_stubs::models::HostConfig,
+        (config, host, networks): (
+            ContainerCreateBody,
+            bollard_stubs::models::HostConfig,
+            std::collections::BTreeMap<String, crate::network::EndpointConfig>,
+        ),
         runtime: String,
     ) -> ApiResult<Arc<Handle>> {
         let hostname = spec::container_hostname(&config, &host, id);
@@ -155,6 +170,8 @@ impl Daemon {
                 runtime,
                 path: command.first().cloned().unwrap_or_default(),
                 args: command.iter().skip(1).cloned().collect(),
+                networks,
+                sandbox: None,
             };
             record
                 .save(&dir)

@@ -122,7 +122,7 @@ impl Daemon {
             ApiError::BadRequest(format!("unknown or invalid runtime name: {}", c.runtime))
         })?;
         let attempt = (|| -> ApiResult<shim::Spawned> {
-            let (network, _) = spec::network_setup(&c.host_config)?;
+            let net = self.network_up(h, &c)?;
             let cgroups_path = format!("{}/{}", self.config.cgroup_parent, c.id);
             let ctx = SpecContext {
                 container_id: &c.id,
@@ -130,7 +130,9 @@ impl Daemon {
                 bounding_caps: &self.bounding_caps,
                 cgroups_path: &cgroups_path,
                 init_binary: self.init_binary.as_deref(),
-                network,
+                network: net.setup,
+                netns: net.netns.as_deref(),
+                etc_mounts: &net.etc_mounts,
             };
             let oci = spec::build(&c.config, &c.host_config, &ctx)?;
             std::fs::create_dir_all(&bundle)
@@ -168,6 +170,7 @@ impl Daemon {
             })
         })();
         if let Err(e) = &attempt {
+            self.network_down(h);
             let _ = self.layers.unmount_container(&c.id);
             let recorded = ShimState::load(&h.dir).ok();
             let exit_code = recorded.as_ref().and_then(|s| s.exit_code).unwrap_or(128);

@@ -8,6 +8,7 @@ pub mod create;
 pub mod exec;
 pub mod lifecycle;
 pub mod monitor;
+pub mod network;
 pub mod pause;
 pub mod restart;
 pub mod restore;
@@ -42,6 +43,14 @@ pub enum EngineError {
     Image(#[from] berth_image::ImageError),
     #[error("berth-shim not found next to berthd or in PATH; install berth completely")]
     NoShim,
+    #[error(transparent)]
+    Network(Box<crate::network::NetError>),
+}
+
+impl From<crate::network::NetError> for EngineError {
+    fn from(e: crate::network::NetError) -> EngineError {
+        EngineError::Network(Box::new(e))
+    }
 }
 
 pub fn io_err(
@@ -74,6 +83,8 @@ pub struct Daemon {
     pub events: crate::events::Events,
     /// `docker exec` instances of every container.
     pub execs: exec::ExecStore,
+    /// Networks, and containers' sandboxes on them.
+    pub networks: crate::network::Networks,
 }
 
 impl Daemon {
@@ -88,6 +99,11 @@ impl Daemon {
         let driver = berth_storage::select::open(config.storage_driver.as_deref(), &storage_root)?;
         let layers = Arc::new(LayerStore::open(&config.data_root.join("layers"), driver)?);
         let images = Arc::new(ImageStore::open(&config.data_root, layers.clone())?);
+        let networks = crate::network::Networks::open(
+            config.network.clone(),
+            &config.data_root,
+            &config.exec_root,
+        )?;
         let daemon = Arc::new(Daemon {
             layers,
             images,
@@ -101,6 +117,7 @@ impl Daemon {
             started_at: SystemTime::now(),
             events: crate::events::Events::new(),
             execs: exec::ExecStore::default(),
+            networks,
             config,
         });
         Ok(daemon)

@@ -43,6 +43,7 @@ impl Daemon {
         let daemon = self.clone();
         let handle = h.clone();
         let recorded = tokio::task::spawn_blocking(move || {
+            daemon.network_down(&handle);
             if let Err(e) = daemon.layers.unmount_container(&handle.id) {
                 tracing::warn!("unmounting container {}: {e}", handle.id);
             }

@@ -81,6 +81,16 @@ impl Daemon {
             }
         }
         tracing::info!("loaded {} containers, {adopted} running", handles.len());
+        let running: Vec<(String, crate::network::Sandbox)> = handles
+            .iter()
+            .filter_map(|h| {
+                let c = h.lock();
+                let sandbox = c.sandbox.clone()?;
+                c.state.status.is_alive().then(|| (c.id.clone(), sandbox))
+            })
+            .collect();
+        let daemon = self.clone();
+        let _ = tokio::task::spawn_blocking(move || daemon.networks.restore(&running)).await;
         for h in handles {
             let start = {
                 let c = h.lock();

@@ -10,7 +10,7 @@ use hyper::{Method, StatusCode};
 use super::body::{self, Response};
 use super::request::{parse_version, split_version, Request};
 use super::{API_VERSION, MIN_API_VERSION};
-use crate::api::{archive, containers, exec, images, ops, stats, streams, system, top};
+use crate::api::{archive, containers, exec, images, networks, ops, stats, streams, system, top};
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
 
@@ -104,6 +104,16 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::POST, ["exec", id, "start"]) => exec::start(&daemon, id, req).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&daemon, id, &req),
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&daemon, id),
+
+        (&Method::GET, ["networks"]) => networks::list(&daemon, req),
+        (&Method::POST, ["networks", "create"]) => networks::create(&daemon, req).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(&daemon, req).await,
+        (&Method::GET, ["networks", id]) => networks::inspect(&daemon, id, req),
+        (&Method::DELETE, ["networks", id]) => networks::remove(&daemon, id).await,
+        (&Method::POST, ["networks", id, "connect"]) => networks::connect(&daemon, id, req).await,
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(&daemon, id, req).await
+        }
 
         (&Method::GET, ["images", "json"]) => images::list(&daemon, req),
         (&Method::POST, ["images", "load"]) => images::load(&daemon, req).await,

@@ -15,19 +15,19 @@ mod seccomp;
 pub mod user;
 mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bollard_stubs::models::{ContainerCreateBody, HostConfig};
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
 pub use defaults::{capabilities, DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS};
-pub use init_layer::write_init_layer;
+pub use init_layer::{container_resolv_conf, write_init_layer};
 pub use merge::{merge_image_config, DEFAULT_PATH};
 pub use resources::cgroup_resources;
 pub use seccomp::{default_seccomp, load_profile as load_seccomp_profile};
 pub use user::{resolve as resolve_user, ResolvedUser};
-pub use validate::{check_supported, network_setup};
+pub use validate::{check_endpoint, check_supported, network_setup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -59,6 +59,11 @@ pub struct SpecContext<'a> {
     /// A static init for `--init`, bind-mounted read-only at /sbin/docker-init.
     pub init_binary: Option<&'a Path>,
     pub network: NetworkSetup,
+    /// The network namespace to join (a sandbox berthd made, or another container's); None
+    /// with `NetworkSetup::Private` makes a new one with loopback only.
+    pub netns: Option<&'a Path>,
+    /// Files bind-mounted over the image's (hosts and resolv.conf of a networked container).
+    pub etc_mounts: &'a [(PathBuf, &'static str)],
 }
 
 /// Where `--init` puts the init, as Docker.
@@ -333,6 +338,11 @@ fn mounts(
         all.extend(opts.split(','));
         out.push(mount(dest, "tmpfs", "tmpfs", merge_tmpfs_options(&all)?));
     }
+    for (source, dest) in ctx.etc_mounts {
+        out.push(json!({
+            "destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate"]
+        }));
+    }
     if host.init.unwrap_or(false) && host.pid_mode.as_deref().unwrap_or("").is_empty() {
         let bin = ctx.init_binary.ok_or_else(|| {
             invalid("--init needs a static init binary on the host (Debian: apt-get install tini, for /usr/bin/tini-static)")
@@ -361,7 +371,7 @@ pub fn validate_create(
     host: &HostConfig,
     bounding_caps: &[String],
 ) -> Result<Vec<String>, SpecError> {
-    let (network, _) = network_setup(host)?;
+    let network = network_setup(host)?;
     capabilities(host, bounding_caps)?;
     security_options(host)?;
     let hostname = config.hostname.as_deref().unwrap_or("");
@@ -388,6 +398,8 @@ pub fn validate_create(
         // --init without a host init is reported at start, where the daemon's init is known.
         init_binary: Some(Path::new(INIT_PATH)),
         network,
+        netns: None,
+        etc_mounts: &[],
     };
     mounts(host, &ctx_free, false)?;
     Ok(warnings)
@@ -477,7 +489,10 @@ pub fn build(
         json!({"type": "mount"}),
     ];
     if ctx.network == NetworkSetup::Private {
-        namespaces.push(json!({"type": "network"}));
+        match ctx.netns {
+            Some(path) => namespaces.push(json!({"type": "network", "path": path})),
+            None => namespaces.push(json!({"type": "network"})),
+        }
     }
     let cgroupns = match host.cgroupns_mode.map(|m| m.to_string()).as_deref() {
         Some("private") => true,

@@ -44,6 +44,8 @@ fn build_in(
         cgroups_path: "/berth/x",
         init_binary: Some(Path::new("/usr/bin/tini-static")),
         network,
+        netns: None,
+        etc_mounts: &[],
     };
     build(config, host, &ctx).map(|s| serde_json::to_value(s).unwrap())
 }
@@ -554,6 +556,8 @@ fn init_tmpfs_shm_and_readonly() {
         cgroups_path: "/b",
         init_binary: None,
         network: NetworkSetup::Private,
+        netns: None,
+        etc_mounts: &[],
     };
     let e = build(
         &cmd(&["true"]),
@@ -760,10 +764,10 @@ fn create_time_validation() {
         ),
         (
             HostConfig {
-                network_mode: Some("container:x".into()),
+                network_mode: Some("container:".into()),
                 ..Default::default()
             },
-            "NetworkMode=container:x",
+            "a container name or id is needed",
         ),
         (
             HostConfig {

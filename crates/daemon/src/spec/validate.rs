@@ -77,7 +77,16 @@ const HOST_SUPPORTED: &[&str] = &[
     "MaskedPaths",
     "ReadonlyPaths",
     "ContainerIDFile",
+    "PortBindings",
+    "PublishAllPorts",
+    "Dns",
+    "DnsSearch",
+    "DnsOptions",
+    "ExtraHosts",
 ];
+
+/// Endpoint settings berth honours (`--ip`, `--network-alias`); the rest are refused.
+const ENDPOINT_SUPPORTED: &[&str] = &["Aliases", "IPAMConfig", "NetworkID"];
 
 /// Zero, false, "", [], {} and null all mean "not set", and so does a struct (capitalised
 /// keys, e.g. `{"Name": "", "Count": 0}`) of such values. A map's keys are values themselves:
@@ -132,18 +141,28 @@ pub fn check_supported(body: &Value) -> Result<(), SpecError> {
         }
         if let Some(Value::Object(endpoints)) = net.get("EndpointsConfig") {
             for (name, ep) in endpoints {
-                if !matches!(name.as_str(), "default" | "bridge" | "none" | "host") {
-                    return Err(refuse(format!(
-                        "NetworkingConfig.EndpointsConfig.{name} (user-defined networks)"
-                    )));
-                }
-                if let Value::Object(ep) = ep {
-                    if let Some((k, _)) = ep.iter().find(|(_, v)| !is_unset(v)) {
-                        return Err(refuse(format!(
-                            "NetworkingConfig.EndpointsConfig.{name}.{k}"
-                        )));
-                    }
-                }
+                check_endpoint(&format!("NetworkingConfig.EndpointsConfig.{name}"), ep)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, by field name, endpoint settings berth does not implement (also for
+/// `POST /networks/{id}/connect`).
+pub fn check_endpoint(prefix: &str, ep: &Value) -> Result<(), SpecError> {
+    let Value::Object(ep) = ep else {
+        return Ok(());
+    };
+    for (k, v) in ep {
+        if !ENDPOINT_SUPPORTED.contains(&k.as_str()) && !is_unset(v) {
+            return Err(refuse(format!("{prefix}.{k}")));
+        }
+    }
+    if let Some(Value::Object(ipam)) = ep.get("IPAMConfig") {
+        for (k, v) in ipam {
+            if k != "IPv4Address" && !is_unset(v) {
+                return Err(refuse(format!("{prefix}.IPAMConfig.{k}")));
             }
         }
     }
@@ -198,21 +217,19 @@ fn check_host(host: &serde_json::Map<String, Value>) -> Result<(), SpecError> {
 
 fn check_network_mode(mode: &str) -> Result<NetworkSetup, SpecError> {
     match mode {
-        "" | "default" | "bridge" | "none" => Ok(NetworkSetup::Private),
         "host" => Ok(NetworkSetup::Host),
-        other => Err(refuse(format!("HostConfig.NetworkMode={other}"))),
+        "container:" => Err(SpecError::Invalid(
+            "invalid network mode container: a container name or id is needed".into(),
+        )),
+        // A named network must exist; the daemon checks that against its networks.
+        _ => Ok(NetworkSetup::Private),
     }
 }
 
-/// The network the container gets, and a warning when it is less than Docker would give.
-pub fn network_setup(host: &HostConfig) -> Result<(NetworkSetup, Option<String>), SpecError> {
-    let mode = host.network_mode.as_deref().unwrap_or("");
-    let setup = check_network_mode(mode)?;
-    let warning = matches!(mode, "" | "default" | "bridge").then(|| {
-        "berth has no bridge networking yet: the container gets a private network namespace with loopback only"
-            .to_string()
-    });
-    Ok((setup, warning))
+/// Whether the container has the host's network namespace or one of its own (new, or shared
+/// with another container).
+pub fn network_setup(host: &HostConfig) -> Result<NetworkSetup, SpecError> {
+    check_network_mode(host.network_mode.as_deref().unwrap_or(""))
 }
 
 #[cfg(test)]
@@ -265,6 +282,9 @@ mod tests {
             "run_seccompfile",
             "run_cidfile",
             "run_cgroupns_ipc",
+            "run_publish",
+            "run_addhost",
+            "run_dns",
         ] {
             check_supported(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
@@ -278,9 +298,6 @@ mod tests {
             ("run_volume", "HostConfig.Binds"),
             ("run_anonvol", "Volumes"),
             ("run_mount", "HostConfig.Mounts"),
-            ("run_publish", "HostConfig.PortBindings"),
-            ("run_addhost", "HostConfig.ExtraHosts"),
-            ("run_dns", "HostConfig.Dns"),
             ("run_logopt", "HostConfig.LogConfig.Config.max-size"),
             ("run_health", "Healthcheck"),
         ] {
@@ -303,12 +320,8 @@ mod tests {
         assert!(with("PidMode", "host".into())
             .unwrap_err()
             .contains("HostConfig.PidMode=host"));
-        assert!(with("NetworkMode", "container:abc".into())
-            .unwrap_err()
-            .contains("NetworkMode=container:abc"));
-        assert!(with("NetworkMode", "mynet".into())
-            .unwrap_err()
-            .contains("NetworkMode=mynet"));
+        with("NetworkMode", "container:abc".into()).unwrap();
+        with("NetworkMode", "mynet".into()).unwrap();
         assert!(with("LogConfig", serde_json::json!({"Type": "syslog"}))
             .unwrap_err()
             .contains("LogConfig.Type=syslog"));
@@ -322,18 +335,22 @@ mod tests {
         with("MaskedPaths", serde_json::json!([])).unwrap();
         with("IpcMode", "none".into()).unwrap();
         let mut body = fixture("run_plain");
-        body["NetworkingConfig"] = serde_json::json!({"EndpointsConfig": {"mynet": {}}});
+        body["NetworkingConfig"] = serde_json::json!({"EndpointsConfig": {"mynet": {
+            "Aliases": ["a"], "IPAMConfig": {"IPv4Address": "10.1.0.9"}}}});
+        check_supported(&body).unwrap();
+        body["NetworkingConfig"]["EndpointsConfig"]["mynet"]["MacAddress"] =
+            "02:42:00:00:00:01".into();
         assert!(check_supported(&body)
             .unwrap_err()
             .to_string()
-            .contains("mynet"));
+            .contains("mynet.MacAddress"));
         let mut body = fixture("run_plain");
-        body["NetworkingConfig"]["EndpointsConfig"]["default"]["Aliases"] =
-            serde_json::json!(["a"]);
+        body["NetworkingConfig"] = serde_json::json!({"EndpointsConfig": {"mynet": {
+            "IPAMConfig": {"IPv6Address": "fd00::9"}}}});
         assert!(check_supported(&body)
             .unwrap_err()
             .to_string()
-            .contains("default.Aliases"));
+            .contains("mynet.IPAMConfig.IPv6Address"));
         let mut body = fixture("run_plain");
         body["Bogus"] = 1.into();
         assert!(check_supported(&body)
@@ -351,17 +368,10 @@ mod tests {
                 ..Default::default()
             })
         };
-        assert_eq!(mode("none").unwrap(), (NetworkSetup::Private, None));
-        assert_eq!(mode("host").unwrap(), (NetworkSetup::Host, None));
-        for m in ["default", "bridge", ""] {
-            let (setup, warning) = mode(m).unwrap();
-            assert_eq!(setup, NetworkSetup::Private);
-            assert_eq!(
-                warning.unwrap(),
-                "berth has no bridge networking yet: the container gets a private network namespace with loopback only"
-            );
+        assert_eq!(mode("host").unwrap(), NetworkSetup::Host);
+        for m in ["none", "default", "bridge", "", "mynet", "container:x"] {
+            assert_eq!(mode(m).unwrap(), NetworkSetup::Private);
         }
-        let e = mode("container:x").unwrap_err().to_string();
-        assert_eq!(e, "unsupported container option HostConfig.NetworkMode=container:x: berth does not implement it yet");
+        assert!(mode("container:").is_err());
     }
 }

@@ -21,6 +21,60 @@ pub struct TestDaemon {
     storage_driver: Option<String>,
     /// More berthd flags.
     pub extra_args: Vec<String>,
+    pub net: TestNet,
+}
+
+/// The host objects a test daemon's default network uses, unique per daemon so that tests
+/// run side by side: its bridge (`berth…`, so leakcheck sees it), nft table and subnets.
+pub struct TestNet {
+    pub bridge: String,
+    pub table: String,
+    /// The default bridge's gateway/prefix (`--bip`).
+    pub bip: String,
+    /// The first three octets of `bip`.
+    pub prefix24: String,
+    /// `--default-address-pool` for user networks.
+    pub pool: String,
+}
+
+impl TestNet {
+    fn unique() -> TestNet {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let bridge = format!("berth{}x{n}", base36(pid));
+        let prefix24 = format!("10.{}.{}", 210 + pid % 40, n % 256);
+        TestNet {
+            table: format!("berth_{bridge}"),
+            bip: format!("{prefix24}.1/24"),
+            pool: format!("base=10.{}.{}.0/24,size=27", 250 + pid % 5, n % 256),
+            prefix24,
+            bridge,
+        }
+    }
+
+    fn args(&self) -> [String; 6] {
+        [
+            "--bridge".into(),
+            self.bridge.clone(),
+            "--bip".into(),
+            self.bip.clone(),
+            "--default-address-pool".into(),
+            self.pool.clone(),
+        ]
+    }
+}
+
+pub fn base36(mut n: u32) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(std::char::from_digit(n % 36, 36).unwrap());
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
 }
 
 fn target_dir() -> PathBuf {
@@ -74,6 +128,7 @@ impl TestDaemon {
             data_root,
             storage_driver: storage_driver.map(str::to_string),
             extra_args: Vec::new(),
+            net: TestNet::unique(),
         };
         d.spawn();
         d
@@ -98,6 +153,7 @@ impl TestDaemon {
             cmd.arg("--storage-driver").arg(driver);
         }
         let child = cmd
+            .args(self.net.args())
             .args(&self.extra_args)
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
@@ -148,6 +204,24 @@ impl TestDaemon {
         child.wait().unwrap();
         std::thread::sleep(down);
         self.spawn();
+    }
+
+    /// kill -9 berthd (the containers keep running); `respawn` starts the next one.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn respawn(&mut self) {
+        self.spawn();
+    }
+
+    /// Stops berthd as an init system would (SIGTERM) and waits for it.
+    pub fn stop_gracefully(&mut self) {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap();
     }
 
     pub fn berthd_pid(&self) -> u32 {
@@ -205,6 +279,7 @@ impl Drop for TestDaemon {
             for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
                 let _ = self.docker(&["rm", "-f", id]);
             }
+            let _ = self.docker(&["network", "prune", "-f"]);
             let mut child = self.child.take().unwrap();
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let _ = child.wait();
@@ -213,6 +288,33 @@ impl Drop for TestDaemon {
         self.cleanup_under(&self.data_root.to_string_lossy());
         self.cleanup_under(&self.dir.path().to_string_lossy());
         remove_cgroups(&self.cgroup_parent);
+        self.remove_network_objects();
+    }
+}
+
+impl TestDaemon {
+    /// What a berthd that died mid-test left of its networks: the default bridge, the
+    /// bridges of its user networks (from their records), its nft table.
+    fn remove_network_objects(&self) {
+        let mut bridges = vec![self.net.bridge.clone()];
+        let records = self.data_root.join("network/networks");
+        for entry in std::fs::read_dir(records).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if let Some(b) = v["bridge"].as_str().filter(|b| b.starts_with("berth")) {
+                bridges.push(b.to_string());
+            }
+        }
+        for b in bridges {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &b])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.net.table])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

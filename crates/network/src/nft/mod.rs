@@ -66,9 +66,9 @@ pub enum NftError {
 /// A normal network gets: masquerade of `subnet` going out of any interface but `bridge`;
 /// hairpin masquerade (a container reaching a published port comes back through the bridge);
 /// masquerade of 127.0.0.0/8 sources going to the bridge (published ports over 127.0.0.1);
-/// forward accept of the bridge's outgoing traffic, of replies coming back (established or
-/// related) and of DNATed traffic to published ports; and a drop of anything else routed into
-/// the bridge.
+/// forward accept of the bridge's outgoing traffic; and into the bridge only replies
+/// (established or related), DNATed traffic to published ports and its own containers'
+/// traffic, so neither other hosts nor other networks' containers reach it directly.
 ///
 /// An `internal` network gets no masquerade and a drop of everything forwarded into or out of
 /// its bridge, so its containers only reach each other (and the bridge's own address).
@@ -86,7 +86,7 @@ pub struct NetworkRules {
 
 /// One published port, resolved: `host_ip:host_port/proto → container_ip:container_port`.
 /// `host_ip` 0.0.0.0 means every address of the host (127.0.0.1 included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PortRule {
     pub proto: Protocol,
     pub host_ip: Ipv4Addr,

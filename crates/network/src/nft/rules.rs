@@ -26,6 +26,9 @@ pub(crate) const PREROUTING: &str = "prerouting";
 pub(crate) const OUTPUT: &str = "output";
 pub(crate) const POSTROUTING: &str = "postrouting";
 pub(crate) const FORWARD: &str = "forward";
+/// Base chain on the forward hook just before `forward`: what may enter each bridge. Its
+/// accepts only end this chain (the packet goes on to `forward`); its drops are final.
+pub(crate) const ISOLATE: &str = "isolate";
 
 /// Netfilter's standard priorities (`dstnat`, `srcnat`, `filter`) as numbers, which is what the
 /// JSON schema takes.
@@ -89,6 +92,13 @@ pub(crate) fn chains(table: &str) -> Vec<NfListObject<'static>> {
             NfChainType::NAT,
             NfHook::Postrouting,
             PRIO_SRCNAT,
+        ),
+        base_chain(
+            table,
+            ISOLATE,
+            NfChainType::Filter,
+            NfHook::Forward,
+            PRIO_FILTER - 1,
         ),
         base_chain(
             table,
@@ -213,8 +223,12 @@ pub(crate) fn network_rules(table: &str, net: &NetworkRules) -> Vec<NfListObject
                 Statement::Masquerade(None),
             ],
         ),
+        // What may enter the bridge, decided in `isolate` whatever the order networks were
+        // added in: replies, published ports (DNATed), and its own containers' traffic. New
+        // connections from anywhere else (another host, or another network's bridge: networks
+        // are isolated from each other as Docker's are) are dropped.
         r(
-            FORWARD,
+            ISOLATE,
             vec![
                 to_bridge(),
                 matches(
@@ -225,15 +239,18 @@ pub(crate) fn network_rules(table: &str, net: &NetworkRules) -> Vec<NfListObject
                 Statement::Accept(None),
             ],
         ),
-        r(FORWARD, vec![from_bridge(), Statement::Accept(None)]),
         r(
-            FORWARD,
+            ISOLATE,
+            vec![to_bridge(), from_bridge(), Statement::Accept(None)],
+        ),
+        r(
+            ISOLATE,
             vec![to_bridge(), dnat_done(), Statement::Accept(None)],
         ),
-        // Anything else routed towards the containers (another host using this one as a
-        // router to reach container addresses directly) is refused: only published ports
-        // are reachable from outside.
-        r(FORWARD, vec![to_bridge(), Statement::Drop(None)]),
+        r(ISOLATE, vec![to_bridge(), Statement::Drop(None)]),
+        // Whatever the bridge's containers send (the isolate chain has had its say on where
+        // it may go).
+        r(FORWARD, vec![from_bridge(), Statement::Accept(None)]),
     ]
 }
 
