@@ -224,12 +224,13 @@ stop_host_servers
 for e in $engines; do
   dh="env DOCKER_HOST=unix://${sock_of[$e]} $docker"
   gw=${gw_of[$e]}
-  # 1 and 3, container -> host over the bridge, to the gateway address.
+  # 1 and 3, container -> host over the bridge, to the gateway address. The servers listen on
+  # every address: berthd makes its bridge (and so the gateway address) only at a first start.
   p=$(free_port)
-  host_server "$gw" "$p" iperf3
+  host_server 0.0.0.0 "$p" iperf3
   tput[$e-bridge]=$($dh run --rm bench-net /usr/bin/iperf3 -c "$gw" -p "$p" -t "$secs" -J | gbits)
   p=$(free_port)
-  host_server "$gw" "$p" rr
+  host_server 0.0.0.0 "$p" rr
   rr[$e-bridge]=$($dh run --rm bench-net /usr/local/bin/rr client "$gw" "$p" "$rr_n")
   stop_host_servers
   # 2 and 3, host -> published port, on 127.0.0.1 and on the host's own address.
