@@ -10,6 +10,7 @@
 //!
 //! Nothing here knows about containers or HTTP: the daemon says who uses what.
 
+pub mod copyup;
 pub mod error;
 mod localmount;
 mod names;
