@@ -93,6 +93,11 @@ impl VolumeStore {
             .mode(0o701)
             .create(root)
             .map_err(|e| VolumeError::io("create volume root", root, e))?;
+        // The real path: mountinfo shows mount points resolved, and they are compared below.
+        let root = root
+            .canonicalize()
+            .map_err(|e| VolumeError::io("resolve volume root", root, e))?;
+        let root = root.as_path();
         let store = VolumeStore {
             root: root.to_path_buf(),
             active: Mutex::new(HashMap::new()),
