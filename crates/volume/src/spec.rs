@@ -243,7 +243,7 @@ pub fn parse(input: &SpecInput) -> Result<Vec<MountPoint>> {
         }
     }
     for dest in input.config_volumes.iter().chain(input.image_volumes) {
-        let destination = check_destination(dest, "volume").map_err(|e| {
+        let destination = check_destination(dest).map_err(|e| {
             VolumeError::InvalidSpec(format!("invalid mount config for type \"volume\": {e}"))
         })?;
         if taken.insert(destination.clone()) {
@@ -277,7 +277,7 @@ fn anonymous(destination: String, origin: Origin, mode: String) -> MountPoint {
 }
 
 /// An absolute path, lexically cleaned; the reason if it is relative or "/".
-fn check_destination(dest: &str, _typ: &str) -> std::result::Result<String, String> {
+fn check_destination(dest: &str) -> std::result::Result<String, String> {
     if !dest.starts_with('/') {
         return Err(format!(
             "invalid mount path: '{dest}' mount path must be absolute"
@@ -358,7 +358,7 @@ pub fn parse_bind(raw: &str) -> Result<MountPoint> {
     } else {
         "volume"
     };
-    let destination = check_destination(dest, typ).map_err(|e| {
+    let destination = check_destination(dest).map_err(|e| {
         VolumeError::InvalidSpec(format!(
             "invalid volume specification: '{raw}': invalid mount config for type \"{typ}\": {e}"
         ))
@@ -414,7 +414,7 @@ pub fn parse_bind(raw: &str) -> Result<MountPoint> {
 
 /// One HostConfig.Tmpfs entry (`--tmpfs /run:size=1m,mode=1777`).
 pub fn parse_tmpfs(dest: &str, opts: &str) -> Result<MountPoint> {
-    let destination = check_destination(dest, "tmpfs").map_err(|e| {
+    let destination = check_destination(dest).map_err(|e| {
         VolumeError::InvalidSpec(format!("invalid mount config for type \"tmpfs\": {e}"))
     })?;
     let mut all = tmpfs::DEFAULTS.to_vec();
@@ -449,7 +449,7 @@ pub fn parse_mount(m: &Mount) -> Result<MountPoint> {
     if target.is_empty() {
         return Err(err("field Target must not be empty".into()));
     }
-    let destination = check_destination(target, typ).map_err(err)?;
+    let destination = check_destination(target).map_err(err)?;
     let source = m.source.as_deref().unwrap_or("");
     let rw = !m.read_only.unwrap_or(false);
     let extra = |field: &str| err(format!("field {field} must not be specified"));
