@@ -33,6 +33,7 @@ const CONFIG_SUPPORTED: &[&str] = &[
     "NetworkDisabled",
     "OnBuild",
     "Shell",
+    "Volumes",
 ];
 
 /// HostConfig fields berth honours. Some have values checked below.
@@ -83,6 +84,9 @@ const HOST_SUPPORTED: &[&str] = &[
     "DnsSearch",
     "DnsOptions",
     "ExtraHosts",
+    "Binds",
+    "Mounts",
+    "VolumesFrom",
 ];
 
 /// Endpoint settings berth honours (`--ip`, `--network-alias`); the rest are refused.
@@ -120,7 +124,6 @@ pub fn check_supported(body: &Value) -> Result<(), SpecError> {
     };
     for (k, v) in config {
         if !CONFIG_SUPPORTED.contains(&k.as_str()) && !is_unset(v) {
-            // Volumes (`-v /data`) are anonymous volumes, MacAddress needs networking.
             return Err(refuse(k.clone()));
         }
     }
@@ -285,6 +288,9 @@ mod tests {
             "run_publish",
             "run_addhost",
             "run_dns",
+            "run_volume",
+            "run_anonvol",
+            "run_mount",
         ] {
             check_supported(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
@@ -295,9 +301,6 @@ mod tests {
         for (name, field) in [
             ("run_blkio", "HostConfig.BlkioWeight"),
             ("run_oomkill", "HostConfig.OomKillDisable"),
-            ("run_volume", "HostConfig.Binds"),
-            ("run_anonvol", "Volumes"),
-            ("run_mount", "HostConfig.Mounts"),
             ("run_logopt", "HostConfig.LogConfig.Config.max-size"),
             ("run_health", "Healthcheck"),
         ] {
