@@ -10,6 +10,7 @@ use super::opt_parsers::{
 };
 
 use super::common::{parse_kv_file, EnvLookup};
+use super::mount_opts;
 use super::net_opts;
 use crate::args::{bool_flag as b, value_flag as v, Flag, Parsed, Spec};
 use crate::error::{Error, Result};
@@ -54,6 +55,7 @@ macro_rules! container_flags {
             v(None, "memory-reservation", "bytes", "Memory soft limit"),
             v(None, "memory-swap", "bytes", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
             v(None, "memory-swappiness", "int", "Tune container memory swappiness (0 to 100)"),
+            v(None, "mount", "mount", "Attach a filesystem mount to the container"),
             v(None, "name", "string", "Assign a name to the container"),
             v(None, "network", "network", "Connect a container to a network"),
             v(None, "network-alias", "list", "Add network-scoped alias for the container"),
@@ -433,21 +435,26 @@ pub fn build(spec: &Spec, p: &Parsed, env: EnvLookup) -> Result<CreateRequest> {
         host.insert("Devices".into(), json!(devices));
     }
 
-    // Volumes: `-v /path` is an anonymous volume (Config.Volumes), anything with a colon a bind.
-    let mut binds = Vec::new();
-    let mut volumes = Map::new();
-    for vol in p.values("volume") {
-        if vol.contains(':') {
-            binds.push(vol);
-        } else {
-            volumes.insert(vol, json!({}));
-        }
+    // Storage: `-v` with a source is a bind, without one an anonymous volume; `--mount` objects.
+    let cwd = std::env::current_dir().map_err(|e| Error::io("reading the working directory", e))?;
+    let storage =
+        mount_opts::storage(&p.values("volume"), &p.values("mount"), &cwd).map_err(|r| {
+            match (r.flag, r.error) {
+                (_, e @ mount_opts::MountError::RecursiveReadonlyApi) => {
+                    Error::client(e.to_string())
+                }
+                ("mount", e) => bad("mount", &r.value, e.to_string()),
+                (_, e) => Error::usage(spec.command, e.to_string()),
+            }
+        })?;
+    if !storage.binds.is_empty() {
+        host.insert("Binds".into(), json!(storage.binds));
     }
-    if !binds.is_empty() {
-        host.insert("Binds".into(), json!(binds));
+    if !storage.mounts.is_empty() {
+        host.insert("Mounts".into(), json!(storage.mounts));
     }
-    if !volumes.is_empty() {
-        config.insert("Volumes".into(), Value::Object(volumes));
+    if !storage.volumes.is_empty() {
+        config.insert("Volumes".into(), Value::Object(storage.volumes));
     }
 
     // Ports: -p fills both ExposedPorts and PortBindings, --expose only the former.

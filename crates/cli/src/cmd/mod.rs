@@ -12,6 +12,7 @@ mod create_opts;
 mod events;
 mod exec;
 mod image;
+mod mount_opts;
 mod net_opts;
 mod network;
 mod ops;
@@ -20,6 +21,7 @@ mod ps;
 mod run;
 mod stats;
 mod system;
+mod volume;
 
 use std::io::Write;
 
@@ -159,11 +161,22 @@ const NETWORK: &[Command] = &[
     c("remove", &network::RM_SPEC, network::rm),
 ];
 
+const VOLUME: &[Command] = &[
+    c("create", &volume::CREATE_SPEC, volume::create),
+    c("inspect", &volume::INSPECT_SPEC, volume::inspect),
+    c("ls", &volume::LS_SPEC, volume::ls),
+    c("list", &volume::LS_SPEC, volume::ls),
+    c("prune", &volume::PRUNE_SPEC, volume::prune),
+    c("rm", &volume::RM_SPEC, volume::rm),
+    c("remove", &volume::RM_SPEC, volume::rm),
+];
+
 const MANAGEMENT: &[(&str, &[Command], &str)] = &[
     ("container", CONTAINER, "Manage containers"),
     ("image", IMAGE, "Manage images"),
     ("network", NETWORK, "Manage networks"),
     ("system", SYSTEM, "Manage berth"),
+    ("volume", VOLUME, "Manage volumes"),
 ];
 
 /// Runs the command line (without the program name) and returns the exit status.

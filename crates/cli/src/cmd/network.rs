@@ -486,7 +486,7 @@ pub fn network_row(n: &V, trunc: bool) -> V {
 }
 
 /// docker sorts networks by name in natural order (`net2` before `net10`).
-fn natural_cmp(a: &str, b: &str) -> Ordering {
+pub(super) fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a, b);
     loop {
         match (a.chars().next(), b.chars().next()) {

@@ -450,8 +450,14 @@ pub fn prune(ctx: &Ctx, p: Parsed) -> Result<i32> {
         "all dangling images"
     };
     // berth has no build cache yet, so the warning names only what it removes.
+    let volumes = p.bool("volumes");
+    let volume_line = if volumes {
+        "  - all anonymous volumes not used by at least one container\n"
+    } else {
+        ""
+    };
     let warning = format!(
-        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {images}\n\nAre you sure you want to continue?"
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{volume_line}  - {images}\n\nAre you sure you want to continue?"
     );
     if !p.bool("force") && !super::common::confirm(&warning) {
         return Ok(0);
@@ -459,10 +465,16 @@ pub fn prune(ctx: &Ctx, p: Parsed) -> Result<i32> {
     let filters = p.values("filter");
     let (c_text, c_space) = prune_containers(ctx, &filters)?;
     let n_text = super::network::prune_networks(ctx, &filters)?;
+    // Like docker's, `--volumes` prunes anonymous volumes only, even with `-a`.
+    let (v_text, v_space) = if volumes {
+        super::volume::prune_volumes(ctx, false, &filters)?
+    } else {
+        (String::new(), 0)
+    };
     let (i_text, i_space) = prune_images(ctx, all, &filters)?;
     println!(
-        "{c_text}{n_text}{i_text}Total reclaimed space: {}",
-        human_size((c_space + i_space) as f64)
+        "{c_text}{n_text}{v_text}{i_text}Total reclaimed space: {}",
+        human_size((c_space + v_space + i_space) as f64)
     );
     Ok(0)
 }
