@@ -91,6 +91,13 @@ pub async fn remove(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<R
     }
     let h = find(daemon, id)?;
     daemon.remove(&h, req.flag("force")).await?;
+    if req.flag("v") {
+        let c = h.snapshot();
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || d.remove_anonymous_volumes(&c))
+            .await
+            .map_err(ApiError::internal)?;
+    }
     Ok(body::empty(StatusCode::NO_CONTENT))
 }
 

@@ -13,6 +13,7 @@ pub mod streams;
 pub mod system;
 pub mod top;
 pub mod views;
+pub mod volumes;
 
 use std::sync::Arc;
 

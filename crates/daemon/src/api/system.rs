@@ -174,7 +174,7 @@ pub async fn df(daemon: &Arc<Daemon>, _req: Request) -> ApiResult<Response> {
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": super::volumes::with_usage(&d)?,
             "BuildCache": [],
         }))
     })

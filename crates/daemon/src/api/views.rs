@@ -140,7 +140,7 @@ pub fn inspect(daemon: &Arc<Daemon>, h: &Handle, c: &Container, _size: bool) -> 
         "ExecIDs": daemon.execs.ids_json(&c.id),
         "HostConfig": host,
         "GraphDriver": graph.unwrap_or(json!({"Name": c.driver, "Data": null})),
-        "Mounts": [],
+        "Mounts": crate::engine::mounts::mounts_view(daemon, c),
         "Config": config_view(c),
         "NetworkSettings": super::netviews::network_settings(daemon, c),
     })
@@ -189,7 +189,7 @@ pub fn summary(daemon: &Daemon, c: &Container) -> Value {
         ),
         "HostConfig": { "NetworkMode": network_mode },
         "NetworkSettings": { "Networks": super::netviews::networks(daemon, c) },
-        "Mounts": [],
+        "Mounts": crate::engine::mounts::mounts_view(daemon, c),
     })
 }
 

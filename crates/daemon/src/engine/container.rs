@@ -86,6 +86,9 @@ pub struct Container {
     /// Its network namespace, interfaces and ports while it runs.
     #[serde(default)]
     pub sandbox: Option<crate::network::Sandbox>,
+    /// Binds, volumes and `--mount` tmpfs, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<berth_volume::MountPoint>,
 }
 
 impl Container {
@@ -133,6 +136,8 @@ pub struct Handle {
     pub backoff: Mutex<std::time::Duration>,
     /// Clients attached before the start, waiting for its live output.
     pending_attach: Mutex<Vec<super::attach::Subscriber>>,
+    /// The volumes this run acquired (released at its exit).
+    pub volumes_held: Mutex<Vec<String>>,
 }
 
 impl Handle {
@@ -152,6 +157,7 @@ impl Handle {
             init: Mutex::new(None),
             backoff: Mutex::new(super::restart::INITIAL_BACKOFF),
             pending_attach: Mutex::new(Vec::new()),
+            volumes_held: Mutex::new(Vec::new()),
         })
     }
 

@@ -62,6 +62,7 @@ impl Daemon {
         if let crate::network::Mode::Container(other) = crate::network::Mode::of(&host) {
             self.find(&other)?;
         }
+        let mounts = self.resolve_mounts(&req, &host)?;
         // Bad limits and options fail at create, as in Docker, not at the first start.
         warnings.extend(spec::validate_create(&req, &host, &self.bounding_caps)?);
 
@@ -96,7 +97,7 @@ impl Daemon {
             &name,
             &image_name,
             &image,
-            (req, host, networks),
+            (req, host, networks, mounts.clone()),
             runtime,
         );
         match made {
@@ -107,6 +108,19 @@ impl Daemon {
             }
             Err(e) => {
                 self.release_name(&name, &id);
+                // The anonymous volumes made for it are nobody's.
+                for m in &mounts {
+                    if let berth_volume::MountKind::Volume {
+                        name,
+                        anonymous: true,
+                        ..
+                    } = &m.kind
+                    {
+                        if m.origin != berth_volume::spec::Origin::VolumesFrom {
+                            let _ = self.volumes.remove(name);
+                        }
+                    }
+                }
                 Err(e)
             }
         }
@@ -127,10 +141,11 @@ impl Daemon {
         name: &str,
         image_name: &str,
         image: &berth_image::Image,
-        (config, host, networks): (
+        (config, host, networks, mounts): (
             ContainerCreateBody,
             bollard_stubs::models::HostConfig,
             std::collections::BTreeMap<String, crate::network::EndpointConfig>,
+            Vec<berth_volume::MountPoint>,
         ),
         runtime: String,
     ) -> ApiResult<Arc<Handle>> {
@@ -172,6 +187,7 @@ impl Daemon {
                 args: command.iter().skip(1).cloned().collect(),
                 networks,
                 sandbox: None,
+                mounts,
             };
             record
                 .save(&dir)

@@ -67,6 +67,7 @@ impl Daemon {
             if let Err(e) = self.remove_locked(h).await {
                 tracing::error!("removing container {} after its failed start: {e}", h.id);
             }
+            self.remove_anonymous_volumes(&h.snapshot());
         }
         started
     }
@@ -123,6 +124,7 @@ impl Daemon {
         })?;
         let attempt = (|| -> ApiResult<shim::Spawned> {
             let net = self.network_up(h, &c)?;
+            let user_mounts = self.mounts_up(h, &c, &rootfs)?;
             let cgroups_path = format!("{}/{}", self.config.cgroup_parent, c.id);
             let ctx = SpecContext {
                 container_id: &c.id,
@@ -133,6 +135,7 @@ impl Daemon {
                 network: net.setup,
                 netns: net.netns.as_deref(),
                 etc_mounts: &net.etc_mounts,
+                user_mounts: &user_mounts,
             };
             let oci = spec::build(&c.config, &c.host_config, &ctx)?;
             std::fs::create_dir_all(&bundle)
@@ -170,6 +173,7 @@ impl Daemon {
             })
         })();
         if let Err(e) = &attempt {
+            self.mounts_down(h);
             self.network_down(h);
             let _ = self.layers.unmount_container(&c.id);
             let recorded = ShimState::load(&h.dir).ok();

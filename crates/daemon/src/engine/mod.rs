@@ -8,6 +8,7 @@ pub mod create;
 pub mod exec;
 pub mod lifecycle;
 pub mod monitor;
+pub mod mounts;
 pub mod network;
 pub mod pause;
 pub mod restart;
@@ -45,6 +46,8 @@ pub enum EngineError {
     NoShim,
     #[error(transparent)]
     Network(Box<crate::network::NetError>),
+    #[error(transparent)]
+    Volume(#[from] berth_volume::VolumeError),
 }
 
 impl From<crate::network::NetError> for EngineError {
@@ -85,6 +88,8 @@ pub struct Daemon {
     pub execs: exec::ExecStore,
     /// Networks, and containers' sandboxes on them.
     pub networks: crate::network::Networks,
+    /// Named and anonymous volumes (`<data-root>/volumes`).
+    pub volumes: berth_volume::VolumeStore,
 }
 
 impl Daemon {
@@ -104,6 +109,7 @@ impl Daemon {
             &config.data_root,
             &config.exec_root,
         )?;
+        let volumes = berth_volume::VolumeStore::open(&config.data_root.join("volumes"))?;
         let daemon = Arc::new(Daemon {
             layers,
             images,
@@ -118,6 +124,7 @@ impl Daemon {
             events: crate::events::Events::new(),
             execs: exec::ExecStore::default(),
             networks,
+            volumes,
             config,
         });
         Ok(daemon)

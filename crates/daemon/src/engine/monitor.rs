@@ -44,6 +44,7 @@ impl Daemon {
         let handle = h.clone();
         let recorded = tokio::task::spawn_blocking(move || {
             daemon.network_down(&handle);
+            daemon.mounts_down(&handle);
             if let Err(e) = daemon.layers.unmount_container(&handle.id) {
                 tracing::warn!("unmounting container {}: {e}", handle.id);
             }
@@ -106,6 +107,9 @@ impl Daemon {
                 if let Err(e) = daemon.remove_locked(&handle).await {
                     tracing::error!("auto-removing container {}: {e}", handle.id);
                 }
+                // `--rm` takes the anonymous volumes along, as in Docker.
+                let (d, c) = (daemon.clone(), handle.snapshot());
+                let _ = tokio::task::spawn_blocking(move || d.remove_anonymous_volumes(&c)).await;
             });
         }
     }

@@ -62,6 +62,7 @@ impl Daemon {
                         *h.init.lock().expect("init lock") =
                             shim::pidfd_open(pid).ok().map(Arc::new);
                         self.restore_paused_state(h);
+                        self.mounts_readopt(h);
                         monitor::watch(self.clone(), h.clone(), shim_pid, None);
                         adopted += 1;
                     } else {
@@ -90,7 +91,13 @@ impl Daemon {
             })
             .collect();
         let daemon = self.clone();
-        let _ = tokio::task::spawn_blocking(move || daemon.networks.restore(&running)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            daemon.networks.restore(&running);
+            if let Err(e) = daemon.volumes.unmount_idle() {
+                tracing::warn!("unmounting volumes nobody uses: {e}");
+            }
+        })
+        .await;
         for h in handles {
             let start = {
                 let c = h.lock();

@@ -10,7 +10,9 @@ use hyper::{Method, StatusCode};
 use super::body::{self, Response};
 use super::request::{parse_version, split_version, Request};
 use super::{API_VERSION, MIN_API_VERSION};
-use crate::api::{archive, containers, exec, images, networks, ops, stats, streams, system, top};
+use crate::api::{
+    archive, containers, exec, images, networks, ops, stats, streams, system, top, volumes,
+};
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
 
@@ -104,6 +106,12 @@ async fn route(daemon: Arc<Daemon>, req: Request) -> ApiResult<Response> {
         (&Method::POST, ["exec", id, "start"]) => exec::start(&daemon, id, req).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&daemon, id, &req),
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&daemon, id),
+
+        (&Method::GET, ["volumes"]) => volumes::list(&daemon, req).await,
+        (&Method::POST, ["volumes", "create"]) => volumes::create(&daemon, req).await,
+        (&Method::POST, ["volumes", "prune"]) => volumes::prune(&daemon, req).await,
+        (&Method::GET, ["volumes", name]) => volumes::inspect(&daemon, name).await,
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(&daemon, name, req).await,
 
         (&Method::GET, ["networks"]) => networks::list(&daemon, req),
         (&Method::POST, ["networks", "create"]) => networks::create(&daemon, req).await,

@@ -64,6 +64,8 @@ pub struct SpecContext<'a> {
     pub netns: Option<&'a Path>,
     /// Files bind-mounted over the image's (hosts and resolv.conf of a networked container).
     pub etc_mounts: &'a [(PathBuf, &'static str)],
+    /// Binds, volumes and `--mount` tmpfs: OCI mount entries, parents first.
+    pub user_mounts: &'a [Value],
 }
 
 /// Where `--init` puts the init, as Docker.
@@ -338,7 +340,12 @@ fn mounts(
         all.extend(opts.split(','));
         out.push(mount(dest, "tmpfs", "tmpfs", merge_tmpfs_options(&all)?));
     }
+    out.extend(ctx.user_mounts.iter().cloned());
     for (source, dest) in ctx.etc_mounts {
+        // A user's own mount of the file wins, as in Docker.
+        if ctx.user_mounts.iter().any(|m| m["destination"] == *dest) {
+            continue;
+        }
         out.push(json!({
             "destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate"]
         }));
@@ -400,6 +407,7 @@ pub fn validate_create(
         network,
         netns: None,
         etc_mounts: &[],
+        user_mounts: &[],
     };
     mounts(host, &ctx_free, false)?;
     Ok(warnings)

@@ -46,6 +46,7 @@ fn build_in(
         network,
         netns: None,
         etc_mounts: &[],
+        user_mounts: &[],
     };
     build(config, host, &ctx).map(|s| serde_json::to_value(s).unwrap())
 }
@@ -558,6 +559,7 @@ fn init_tmpfs_shm_and_readonly() {
         network: NetworkSetup::Private,
         netns: None,
         etc_mounts: &[],
+        user_mounts: &[],
     };
     let e = build(
         &cmd(&["true"]),
