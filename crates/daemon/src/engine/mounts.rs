@@ -117,6 +117,22 @@ impl Daemon {
                     }
                     MountKind::Tmpfs { .. } => PathBuf::new(),
                 };
+                // The mount point, made inside the rootfs (through the image's symlinks, but
+                // never out of it); a file bind gets only its directory, the runtime the file.
+                let point = if source.is_file() {
+                    std::path::Path::new(&m.destination)
+                        .parent()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                } else {
+                    m.destination.clone()
+                };
+                crate::spec::rootfs::mkdir_all_following(rootfs, &point, 0o755).map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "cannot make mount point {} in the container: {e}",
+                        m.destination
+                    ))
+                })?;
                 out.push(serde_json::to_value(m.oci(&source)).map_err(ApiError::internal)?);
             }
             Ok(())

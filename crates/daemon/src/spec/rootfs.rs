@@ -115,6 +115,85 @@ pub fn mkdir_all(root: &Path, rel: &str, mode: u32) -> std::io::Result<()> {
     open_dir(&root_fd, &prefix).map(drop)
 }
 
+/// Creates directory `rel` inside `root` as a mount point, following symlinks the way the
+/// container will see them (an absolute target starts again at `root`, `..` stops at it) and
+/// creating what is missing, as runc does for mount destinations: a symlink in the image makes
+/// the mount land elsewhere inside the rootfs, never outside it.
+pub fn mkdir_all_following(root: &Path, rel: &str, mode: u32) -> std::io::Result<()> {
+    /// Linux's limit on symlinks in one lookup.
+    const MAX_LINKS: usize = 40;
+    let root_fd = open_root(root)?;
+    let mut todo: std::collections::VecDeque<String> = rel
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = todo.pop_front() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let parent = open_dir(&root_fd, Path::new(&done.join("/")))?;
+        let c = CString::new(part.as_str())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: fstatat into a zeroed struct, not following the last component.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let found = unsafe {
+            libc::fstatat(
+                parent.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        } == 0;
+        if !found {
+            // SAFETY: mkdirat of one name in a dir fd we own; it never follows a symlink.
+            if unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), mode) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            done.push(part);
+            continue;
+        }
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => done.push(part),
+            libc::S_IFLNK => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                // SAFETY: readlinkat into a buffer of the length given.
+                let n = unsafe {
+                    libc::readlinkat(
+                        parent.as_raw_fd(),
+                        c.as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                if n < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let target = String::from_utf8_lossy(&buf[..n as usize]).into_owned();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                for p in target.split('/').filter(|p| !p.is_empty()).rev() {
+                    todo.push_front(p.to_string());
+                }
+            }
+            _ => return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)),
+        }
+    }
+    Ok(())
+}
+
 /// Replaces file `rel` inside `root` with `data`. A symlink, FIFO, device or empty directory in
 /// the last component is removed first, so the write lands on a regular file of the layer.
 pub fn write(root: &Path, rel: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
@@ -190,4 +269,29 @@ pub fn symlink(root: &Path, rel: &str, target: &str) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mkdir_all_following;
+
+    #[test]
+    fn mount_points_follow_symlinks_but_stay_inside_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::os::unix::fs::symlink(outside.path(), r.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../..", r.join("up")).unwrap();
+        std::fs::write(r.join("file"), "").unwrap();
+        mkdir_all_following(r, "/abs/inner", 0o755).unwrap();
+        let inside = r
+            .join(outside.path().strip_prefix("/").unwrap())
+            .join("inner");
+        assert!(inside.is_dir());
+        mkdir_all_following(r, "up/x/y", 0o755).unwrap();
+        assert!(r.join("x/y").is_dir());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        let e = mkdir_all_following(r, "file/z", 0o755).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR));
+    }
 }
