@@ -417,3 +417,77 @@ fn a_symlink_in_the_image_cannot_move_a_mount_onto_the_host() {
         "in\n"
     );
 }
+
+#[test]
+fn a_driver_option_volume_is_mounted_while_used_also_across_a_daemon_restart() {
+    let mut d = TestDaemon::start();
+    d.import_busybox(IMAGE);
+    out_of(
+        &d,
+        &[
+            "volume",
+            "create",
+            "-o",
+            "type=tmpfs",
+            "-o",
+            "device=tmpfs",
+            "-o",
+            "o=size=4m,mode=0711",
+            "scratch",
+        ],
+    );
+    let mountpoint = out_of(
+        &d,
+        &["volume", "inspect", "-f", "{{.Mountpoint}}", "scratch"],
+    );
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(mountpoint.as_str()))
+    };
+    out_of(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "user1",
+            "-v",
+            "scratch:/s",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo kept > /s/f; sleep 100",
+        ],
+    );
+    let got = out_of(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "scratch:/s",
+            IMAGE,
+            "sh",
+            "-c",
+            "sleep 0.3; cat /s/f; stat -c %a /s; df -k /s | tail -n1",
+        ],
+    );
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines[0], "kept");
+    assert_eq!(lines[1], "711");
+    assert_eq!(lines[2].split_whitespace().nth(1), Some("4096"), "{got}");
+    assert!(mounted());
+    d.kill9_and_restart();
+    // Still in use by user1: still mounted, with its content.
+    assert!(mounted());
+    assert_eq!(out_of(&d, &["exec", "user1", "cat", "/s/f"]), "kept");
+    out_of(&d, &["rm", "-f", "user1"]);
+    let unmounted = eventually(Duration::from_secs(5), || (!mounted()).then_some(()));
+    assert!(
+        unmounted.is_some(),
+        "the last user's exit must unmount {mountpoint}"
+    );
+    out_of(&d, &["volume", "rm", "scratch"]);
+}
