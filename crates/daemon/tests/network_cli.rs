@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-
 use berth_testutil::unique_name;
 use common::*;
 
@@ -20,35 +17,6 @@ fn subnet(n: u32) -> (String, String, String) {
         format!("10.{second}.{third}.1"),
         format!("10.{second}.{third}.10"),
     )
-}
-
-fn berth_with_stdin(d: &TestDaemon, args: &[&str], input: &str) -> Output {
-    let mut child = d
-        .berth_cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-#[track_caller]
-fn assert_fails_with(out: &Output, code: i32, needle: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    assert!(stderr(out).contains(needle), "stderr: {}", stderr(out));
 }
 
 /// `NAME=IP ` for each network the container is on, in name order.
@@ -269,7 +237,7 @@ fn berth_network_connect_disconnect_and_prune() {
     );
 
     // Prune: declining keeps everything; -f removes the unused networks only.
-    let out = berth_with_stdin(&d, &["network", "prune"], "n\n");
+    let out = d.berth_with_stdin(&["network", "prune"], "n\n");
     assert_ok(&out, "berth network prune (declined)");
     assert!(
         stdout(&out).starts_with("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] "),

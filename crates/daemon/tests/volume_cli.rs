@@ -5,42 +5,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-
 use berth_testutil::unique_name;
 use common::*;
 
 const IMAGE: &str = "berth-volcli-busybox";
-
-fn berth_with_stdin(d: &TestDaemon, args: &[&str], input: &str) -> Output {
-    let mut child = d
-        .berth_cmd(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-#[track_caller]
-fn assert_fails_with(out: &Output, code: i32, needle: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    assert!(stderr(out).contains(needle), "stderr: {}", stderr(out));
-}
 
 /// `berth volume ls -q` with these extra arguments, as sorted names.
 fn names(d: &TestDaemon, extra: &[&str]) -> Vec<String> {
@@ -224,7 +192,7 @@ fn berth_volume_prune_asks_then_removes_unused_anonymous_volumes() {
     assert_eq!(all.len(), 2, "{all:?}");
     let anon = all.iter().find(|n| **n != named).unwrap().clone();
 
-    let declined = berth_with_stdin(&d, &["volume", "prune"], "n\n");
+    let declined = d.berth_with_stdin(&["volume", "prune"], "n\n");
     assert_ok(&declined, "berth volume prune (declined)");
     assert_eq!(
         stdout(&declined),
@@ -232,7 +200,7 @@ fn berth_volume_prune_asks_then_removes_unused_anonymous_volumes() {
     );
     assert_eq!(names(&d, &[]).len(), 2);
 
-    let pruned = berth_with_stdin(&d, &["volume", "prune"], "y\n");
+    let pruned = d.berth_with_stdin(&["volume", "prune"], "y\n");
     assert_ok(&pruned, "berth volume prune");
     let text = stdout(&pruned);
     assert!(
@@ -247,7 +215,7 @@ fn berth_volume_prune_asks_then_removes_unused_anonymous_volumes() {
     assert_ok(&none, "berth volume prune -f (nothing to do)");
     assert_eq!(stdout(&none), "Total reclaimed space: 0B\n");
 
-    let declined = berth_with_stdin(&d, &["volume", "prune", "-a"], "n\n");
+    let declined = d.berth_with_stdin(&["volume", "prune", "-a"], "n\n");
     assert!(
         stdout(&declined).starts_with(
             "WARNING! This will remove all local volumes not used by at least one container.\n"

@@ -111,6 +111,69 @@ pub fn for_each(
     }
 }
 
+/// `network inspect`/`volume inspect`: GETs each object at `paths`, prints them as `--format`
+/// asks (a template per object, `json` as docker's one-line array, else its indented array),
+/// then the errors; exit 1 if any.
+pub fn inspect_each(
+    ctx: &super::Ctx,
+    paths: impl Iterator<Item = String>,
+    query: &crate::client::Query,
+    format: &str,
+) -> Result<i32> {
+    use crate::template::Template;
+    use crate::value::V;
+    let template = match format {
+        "" | "json" => None,
+        f => Some(Template::parse(f).map_err(Error::client)?),
+    };
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match ctx.client.get_json(&path, query) {
+            Ok(v) => found.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    let text = match (&template, format) {
+        (Some(t), _) => {
+            let mut text = String::new();
+            for v in &found {
+                text.push_str(&t.execute(v).map_err(Error::client)?);
+                text.push('\n');
+            }
+            text
+        }
+        (None, "json") => format!("{}\n", V::Arr(found).to_json()),
+        (None, _) => format!("{}\n", V::Arr(found).to_json_pretty("    ")),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::io("writing output", e))?;
+    drop(out);
+    if errors.is_empty() {
+        return Ok(0);
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    Err(Error::Exit(1))
+}
+
+/// docker's network and volume commands: an error is printed and the exit status is 1 (usage
+/// errors and explicit exits pass through).
+pub fn exit_one(r: Result<i32>) -> Result<i32> {
+    match r {
+        Err(e @ (Error::Usage { .. } | Error::Exit(_))) => Err(e),
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{e}");
+            Err(Error::Exit(1))
+        }
+        ok => ok,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

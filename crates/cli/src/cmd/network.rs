@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Map, Value};
 
-use super::common::{confirm, filters_json};
+use super::common::{confirm, exit_one, filters_json};
 use super::net_opts::{check_ipv4, Attachment, Cidr};
 use super::Ctx;
 use crate::args::{bool_flag as b, value_flag as v, Parsed, Spec};
@@ -17,7 +17,7 @@ use crate::client::{escape, Query};
 use crate::error::{Error, Result};
 use crate::http::Body;
 use crate::table::{short_id, Format};
-use crate::template::{Template, LABELS_KEY};
+use crate::template::LABELS_KEY;
 use crate::value::{obj, V};
 
 pub const CREATE_SPEC: Spec = Spec {
@@ -231,19 +231,6 @@ pub const PRUNE_SPEC: Spec = Spec {
     max_args: Some(0),
     stop_at_positional: false,
 };
-
-/// docker exits 1 when a network command fails; usage errors keep their own status.
-fn exit_one(r: Result<i32>) -> Result<i32> {
-    match r {
-        Err(e @ (Error::Usage { .. } | Error::Exit(_))) => Err(e),
-        Err(e) => {
-            let _ = std::io::stdout().flush();
-            eprintln!("{e}");
-            Err(Error::Exit(1))
-        }
-        ok => ok,
-    }
-}
 
 /// A pflag `strings` flag: every occurrence, each split at commas.
 fn strings(p: &Parsed, flag: &str) -> Vec<String> {
@@ -538,53 +525,20 @@ pub fn ls(ctx: &Ctx, p: Parsed) -> Result<i32> {
 }
 
 pub fn inspect(ctx: &Ctx, p: Parsed) -> Result<i32> {
-    exit_one((|| {
-        let format = p.value("format").unwrap_or("");
-        let template = match format {
-            "" | "json" => None,
-            f => Some(Template::parse(f).map_err(Error::client)?),
-        };
-        let mut q = Query::new();
-        if p.bool("verbose") {
-            q.add("verbose", "true");
-        }
-        let mut found = Vec::new();
-        let mut errors = Vec::new();
-        for name in &p.args {
-            match ctx
-                .client
-                .get_json(&format!("/networks/{}", escape(name)), &q)
-            {
-                Ok(v) => found.push(v),
-                Err(e) => errors.push(e),
-            }
-        }
-        let text = match (&template, format) {
-            (Some(t), _) => {
-                let mut text = String::new();
-                for v in &found {
-                    text.push_str(&t.execute(v).map_err(Error::client)?);
-                    text.push('\n');
-                }
-                text
-            }
-            // `-f json` is docker's one-line array; no format its indented one.
-            (None, "json") => format!("{}\n", V::Arr(found).to_json()),
-            (None, _) => format!("{}\n", V::Arr(found).to_json_pretty("    ")),
-        };
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())
-            .and_then(|_| out.flush())
-            .map_err(|e| Error::io("writing output", e))?;
-        drop(out);
-        if errors.is_empty() {
-            return Ok(0);
-        }
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        Err(Error::Exit(1))
-    })())
+    let mut q = Query::new();
+    if p.bool("verbose") {
+        q.add("verbose", "true");
+    }
+    let paths = p
+        .args
+        .iter()
+        .map(|name| format!("/networks/{}", escape(name)));
+    exit_one(super::common::inspect_each(
+        ctx,
+        paths,
+        &q,
+        p.value("format").unwrap_or(""),
+    ))
 }
 
 pub fn rm(ctx: &Ctx, p: Parsed) -> Result<i32> {

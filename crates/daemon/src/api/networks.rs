@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::find;
+use super::{blocking, find};
 use crate::engine::network::network_event;
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -16,17 +16,6 @@ use crate::network::record::{Driver, NetworkRecord};
 use crate::network::{CreateRequest, EndpointConfig};
 use crate::server::body::{self, Response};
 use crate::server::Request;
-
-/// Runs a blocking network operation off the async workers.
-async fn blocking<T: Send + 'static>(
-    daemon: &Arc<Daemon>,
-    f: impl FnOnce(&Daemon) -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    let d = daemon.clone();
-    tokio::task::spawn_blocking(move || f(&d))
-        .await
-        .map_err(ApiError::internal)?
-}
 
 fn view(daemon: &Daemon, r: &NetworkRecord, with_containers: bool) -> Value {
     let config: Vec<Value> = match (&r.subnet, r.gateway) {

@@ -7,6 +7,7 @@ use berth_volume::{Volume, ANONYMOUS_LABEL};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
+use super::blocking;
 use crate::engine::mounts::volumes_in_use;
 use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
@@ -14,16 +15,6 @@ use crate::events::Event;
 use crate::filters::Filters;
 use crate::server::body::{self, Response};
 use crate::server::Request;
-
-async fn blocking<T: Send + 'static>(
-    daemon: &Arc<Daemon>,
-    f: impl FnOnce(&Daemon) -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    let d = daemon.clone();
-    tokio::task::spawn_blocking(move || f(&d))
-        .await
-        .map_err(ApiError::internal)?
-}
 
 fn event(action: &str, name: &str) -> Event {
     let attributes = BTreeMap::from([("driver".to_string(), "local".to_string())]);

@@ -571,7 +571,9 @@ fn receive_pty(
             return Ok(Some(fd));
         }
         if child.try_wait().ok().flatten().is_some() {
-            return Ok(None);
+            // It may have handed the master over (and its process finished) between the
+            // poll above and its exit: the connection then waits in the backlog.
+            return Ok(sock.receive_pty(Duration::from_millis(50)).ok());
         }
         if Instant::now() > deadline {
             let _ = child.kill();

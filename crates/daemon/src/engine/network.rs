@@ -10,6 +10,25 @@ use crate::network::sandbox::{etc_mounts, Joiner};
 use crate::network::Mode;
 use crate::spec::{self, NetworkSetup};
 
+/// The container as the network code sees it.
+fn joiner<'a>(
+    c: &'a Container,
+    dir: &'a std::path::Path,
+    hostname: &'a str,
+    networks: &'a std::collections::BTreeMap<String, crate::network::EndpointConfig>,
+) -> Joiner<'a> {
+    Joiner {
+        id: &c.id,
+        name: &c.name,
+        hostname,
+        domainname: c.config.domainname.as_deref().unwrap_or(""),
+        host: &c.host_config,
+        exposed_ports: c.config.exposed_ports.as_deref().unwrap_or_default(),
+        networks,
+        dir,
+    }
+}
+
 /// What the runtime spec needs to know of the container's network.
 pub(super) struct NetPlan {
     pub setup: NetworkSetup,
@@ -64,16 +83,7 @@ impl Daemon {
                     .map(|r| r.name)
                     .unwrap_or(primary);
                 let hostname = spec::container_hostname(&c.config, &c.host_config, &c.id);
-                let joiner = Joiner {
-                    id: &c.id,
-                    name: &c.name,
-                    hostname: &hostname,
-                    domainname: c.config.domainname.as_deref().unwrap_or(""),
-                    host: &c.host_config,
-                    exposed_ports: c.config.exposed_ports.as_deref().unwrap_or_default(),
-                    networks: &c.networks,
-                    dir: &h.dir,
-                };
+                let joiner = joiner(c, &h.dir, &hostname, &c.networks);
                 let sandbox = self.networks.setup(&joiner, &primary)?;
                 self.network_events("connect", &c.id, &sandbox);
                 let netns = sandbox.netns.clone();
@@ -184,16 +194,7 @@ impl Daemon {
                 let mut networks = c.networks.clone();
                 networks.insert(network.to_string(), config.clone());
                 let hostname = spec::container_hostname(&c.config, &c.host_config, &c.id);
-                let joiner = Joiner {
-                    id: &c.id,
-                    name: &c.name,
-                    hostname: &hostname,
-                    domainname: c.config.domainname.as_deref().unwrap_or(""),
-                    host: &c.host_config,
-                    exposed_ports: c.config.exposed_ports.as_deref().unwrap_or_default(),
-                    networks: &networks,
-                    dir: &h.dir,
-                };
+                let joiner = joiner(&c, &h.dir, &hostname, &networks);
                 let ns = berth_network::netns::NetNs::open(&sandbox.netns)
                     .map_err(crate::network::NetError::from)?;
                 self.networks
@@ -242,16 +243,7 @@ impl Daemon {
             if let Some(s) = sandbox.as_mut().filter(|_| c.state.status.is_alive()) {
                 daemon.networks.leave(s, &name);
                 let hostname = spec::container_hostname(&c.config, &c.host_config, &c.id);
-                let joiner = Joiner {
-                    id: &c.id,
-                    name: &c.name,
-                    hostname: &hostname,
-                    domainname: c.config.domainname.as_deref().unwrap_or(""),
-                    host: &c.host_config,
-                    exposed_ports: &[],
-                    networks: &c.networks,
-                    dir: &handle.dir,
-                };
+                let joiner = joiner(&c, &handle.dir, &hostname, &c.networks);
                 if let Err(e) = daemon.networks.write_etc_files(&joiner, s) {
                     tracing::warn!("rewriting hosts of {}: {e}", c.id);
                 }

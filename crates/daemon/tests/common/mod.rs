@@ -377,6 +377,40 @@ fn remove_cgroups(parent: &str) {
     }
 }
 
+impl TestDaemon {
+    /// Runs `berth ARGS` with `input` on its standard input (answers to prompts).
+    pub fn berth_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .berth_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+/// The command failed with exit `code` and `needle` in its stderr.
+#[track_caller]
+pub fn assert_fails_with(out: &Output, code: i32, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    assert!(stderr(out).contains(needle), "stderr: {}", stderr(out));
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
