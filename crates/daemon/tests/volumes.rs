@@ -173,6 +173,30 @@ fn named_volumes_persist_and_are_shared_and_binds_honour_ro() {
         "{}",
         stderr(&users)
     );
+    // Volume events as dockerd sends them: create, then a mount and an unmount per run.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let events = out_of(
+        &d,
+        &[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "type=volume",
+            "--filter",
+            "volume=keep",
+            "--format",
+            "{{.Action}}",
+        ],
+    );
+    let actions: Vec<&str> = events.lines().collect();
+    assert_eq!(&actions[..3], ["create", "mount", "unmount"], "{events}");
 }
 
 #[test]

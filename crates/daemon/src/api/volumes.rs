@@ -17,8 +17,7 @@ use crate::server::body::{self, Response};
 use crate::server::Request;
 
 fn event(action: &str, name: &str) -> Event {
-    let attributes = BTreeMap::from([("driver".to_string(), "local".to_string())]);
-    Event::new("volume", action, name, attributes)
+    crate::engine::mounts::volume_event(action, name, None)
 }
 
 fn labels_of(v: &Volume) -> HashMap<String, String> {

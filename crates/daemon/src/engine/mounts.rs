@@ -143,6 +143,12 @@ impl Daemon {
             }
             return Err(e);
         }
+        for m in &c.mounts {
+            if let Some(name) = m.volume_name() {
+                self.events
+                    .publish(volume_event("mount", name, Some((&c.id, Some(m)))));
+            }
+        }
         *h.volumes_held.lock().expect("volumes lock") = held;
         Ok(out)
     }
@@ -154,6 +160,8 @@ impl Daemon {
             if let Err(e) = self.volumes.release(&name) {
                 tracing::warn!("releasing volume {name} of {}: {e}", h.id);
             }
+            self.events
+                .publish(volume_event("unmount", &name, Some((&h.id, None))));
         }
     }
 
@@ -210,6 +218,27 @@ impl Daemon {
             }
         }
     }
+}
+
+/// A `volume` event as dockerd sends it; mount events name the container and the mount.
+pub fn volume_event(
+    action: &str,
+    name: &str,
+    user: Option<(&str, Option<&MountPoint>)>,
+) -> crate::events::Event {
+    let mut attributes = BTreeMap::from([("driver".to_string(), "local".to_string())]);
+    if let Some((container, mount)) = user {
+        attributes.insert("container".into(), container.to_string());
+        if let Some(m) = mount {
+            attributes.insert("destination".into(), m.destination.clone());
+            attributes.insert("read/write".into(), m.rw.to_string());
+            attributes.insert(
+                "propagation".into(),
+                m.propagation.map_or("", |p| p.as_str()).to_string(),
+            );
+        }
+    }
+    crate::events::Event::new("volume", action, name, attributes)
 }
 
 fn parse_mounts_of(
