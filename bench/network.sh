@@ -122,9 +122,9 @@ cleanup() {
   [ -n "${berthd_pid:-}" ] && kill "$berthd_pid" && wait "$berthd_pid"
   [ -n "${dockerd_pid:-}" ] && kill "$dockerd_pid" && wait "$dockerd_pid"
   grep " $work" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l
-  for h in /sys/fs/cgroup/*/berth-benchnet /sys/fs/cgroup/*/berth-benchnet-d; do
-    [ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} \;
-  done
+  # dockerd (cgroupfs driver, v1) makes its parent below its own cgroup, not at the top.
+  find /sys/fs/cgroup -maxdepth 5 -type d \( -name berth-benchnet -o -name berth-benchnet-d \) 2>/dev/null |
+    while read -r h; do find "$h" -depth -type d -exec rmdir {} \; ; done
   ip link del "$d_bridge" 2>/dev/null
   clean_docker_iptables
   clean_berth_leftovers
