@@ -177,6 +177,9 @@ fn published_ports_reach_the_container_from_host_outside_and_containers() {
     );
     let ip = inspect(&d, "everywhere", "{{.NetworkSettings.IPAddress}}");
     assert!(ip.starts_with(&d.net.prefix24), "{ip} on {}", d.net.bip);
+    // IPv4 only, as Docker's networks without IPv6: no link-local IPv6 address either.
+    let inet6 = d.docker(&["exec", "everywhere", "ip", "-6", "addr"]);
+    assert_eq!(stdout(&inet6).trim(), "", "{}", stdout(&inet6));
     assert_eq!(
         inspect(&d, "everywhere", "{{.NetworkSettings.Gateway}}"),
         format!("{}.1", d.net.prefix24)

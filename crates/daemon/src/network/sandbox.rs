@@ -163,6 +163,10 @@ impl Networks {
         };
         let made = t0.elapsed();
         let result = (|| {
+            // berth's networks are IPv4 only: no IPv6 (not even link-local) inside, as Docker
+            // does for networks without IPv6.
+            ns.run(disable_ipv6)?
+                .map_err(io_err("disabling IPv6 in", &sandbox.netns))?;
             let mut order: Vec<&String> = joiner.networks.keys().collect();
             order.sort_by_key(|n| (n.as_str() != primary, n.as_str()));
             for name in order {
@@ -380,6 +384,15 @@ impl Networks {
         }
         Ok(())
     }
+}
+
+/// Turns IPv6 off in the calling thread's network namespace, for the interfaces there and those
+/// to come.
+fn disable_ipv6() -> std::io::Result<()> {
+    for key in ["all", "default"] {
+        std::fs::write(format!("/proc/sys/net/ipv6/conf/{key}/disable_ipv6"), "1")?;
+    }
+    Ok(())
 }
 
 /// The bind mounts giving a networked container its hosts and resolv.conf (from `dir`).
