@@ -22,6 +22,7 @@ pub use error::{ErrorKind, VolumeError};
 pub use names::{generate_name, validate_name};
 pub use spec::{MountKind, MountPoint, OciMount, Propagation, SpecInput};
 pub use store::{Volume, VolumeStore};
+pub use tmpfs::merge as merge_tmpfs_options;
 
 pub type Result<T, E = VolumeError> = std::result::Result<T, E>;
 

@@ -40,7 +40,7 @@ pub(crate) const DEFAULTS: &[&str] = &["noexec", "nosuid", "nodev", "rprivate"];
 
 /// Merges `options` (defaults first, then the user's), keeping the last of each kind in the
 /// order they were last given.
-pub(crate) fn merge(options: &[&str]) -> Result<Vec<String>> {
+pub fn merge(options: &[&str]) -> Result<Vec<String>> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for o in options

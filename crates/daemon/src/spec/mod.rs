@@ -194,78 +194,10 @@ fn mount(dest: &str, typ: &str, source: &str, options: Vec<String>) -> Value {
     json!({ "destination": dest, "type": typ, "source": source, "options": options })
 }
 
-/// Docker's MergeTmpfsOptions: later options win over earlier ones of the same kind.
+/// Docker's MergeTmpfsOptions: later options win over earlier ones of the same kind (one
+/// implementation, shared with `--mount type=tmpfs`).
 fn merge_tmpfs_options(options: &[&str]) -> Result<Vec<String>, SpecError> {
-    const FLAGS: &[&str] = &[
-        "ro",
-        "rw",
-        "exec",
-        "noexec",
-        "suid",
-        "nosuid",
-        "dev",
-        "nodev",
-        "atime",
-        "noatime",
-        "diratime",
-        "nodiratime",
-        "relatime",
-        "norelatime",
-        "strictatime",
-        "nostrictatime",
-        "sync",
-        "async",
-        "dirsync",
-        "mand",
-        "nomand",
-        "private",
-        "rprivate",
-        "shared",
-        "rshared",
-        "slave",
-        "rslave",
-    ];
-    const DATA: &[&str] = &[
-        "size",
-        "mode",
-        "uid",
-        "gid",
-        "nr_inodes",
-        "nr_blocks",
-        "mpol",
-        "huge",
-    ];
-    let kind = |o: &str| -> String {
-        match o {
-            "ro" | "rw" => "rw".into(),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
-                "propagation".into()
-            }
-            o => o.strip_prefix("no").unwrap_or(o).to_string(),
-        }
-    };
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for o in options
-        .iter()
-        .rev()
-        .map(|o| o.trim())
-        .filter(|o| !o.is_empty() && *o != "defaults")
-    {
-        let k = if FLAGS.contains(&o) {
-            kind(o)
-        } else {
-            match o.split_once('=') {
-                Some((k, _)) if DATA.contains(&k) => k.to_string(),
-                _ => return Err(invalid(format!("invalid tmpfs option \"{o}\""))),
-            }
-        };
-        if seen.insert(k) {
-            out.push(o.to_string());
-        }
-    }
-    out.reverse();
-    Ok(out)
+    berth_volume::merge_tmpfs_options(options).map_err(|e| invalid(e.to_string()))
 }
 
 /// The mounts: Docker's standard ones adjusted for ShmSize, IpcMode, ReadonlyRootfs and
