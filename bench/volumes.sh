@@ -9,7 +9,7 @@
 # A pass is GNU dd if=/dev/zero bs=1M count=SIZE_MB conv=fsync (its time includes the fsync), then
 # the page cache is dropped and the file is read back with dd to /dev/null. The same dd binary runs
 # everywhere (the image carries the host's /usr/bin/dd and its libc). Each path runs RUNS passes,
-# interleaved across paths; medians are printed in MB/s with path/host ratios (target for berth's
+# interleaved across paths in a shuffled order; medians are printed in MB/s with path/host ratios (target for berth's
 # volume: >= 0.98).
 # Usage: bench/volumes.sh [RUNS] [SIZE_MB]   (defaults 3 and 1024)
 #   (root; needs docker.io, busybox-static, coreutils, python3, iproute2)
@@ -126,9 +126,12 @@ done
 
 # The targets: host directly, and per engine a named volume, a bind mount and the rw layer, each
 # served by one long-running container that every pass execs into.
-mkdir -p "$work/host"
-targets=(host)
-declare -A dir_of=([host]=$work/host) ctr_of=() label_of=([host]="host directly")
+# host2 is the same measurement as host in a second directory: its ratio to host is the noise floor,
+# how far from 1.000 a ratio moves on this machine when nothing differs.
+mkdir -p "$work/host" "$work/host2"
+targets=(host host2)
+declare -A dir_of=([host]=$work/host [host2]=$work/host2) ctr_of=()
+declare -A label_of=([host]="host directly" [host2]="host directly, again (noise)")
 for e in $engines; do
   dh="env DOCKER_HOST=unix://${sock_of[$e]} $docker"
   $dh volume create bench-vol >/dev/null
@@ -154,6 +157,7 @@ echo "docker CLI $($docker version -f '{{.Client.Version}}' 2>/dev/null); docker
 for e in $engines; do
   echo "$e storage driver: $(DOCKER_HOST=unix://${sock_of[$e]} $docker info -f '{{.Driver}}'), volume at ${dir_of[$e-volume-host]}"
 done
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "filesystem of $work (data roots and the host baseline):"
 df -T "$work" | sed 's/^/  /'
 # Every host-side directory must be on that one filesystem, or the ratios compare two disks.
@@ -165,7 +169,7 @@ for e in $engines; do
 done
 
 in_target() { # TARGET CMD...: run CMD on the host or in the target's container
-  if [ "$1" = host ]; then
+  if [ "$1" = host ] || [ "$1" = host2 ]; then
     shift
     "$@"
   else
@@ -185,7 +189,8 @@ print("%.1f" % (int(m.group(1)) / float(m.group(2)) / 1e6))'
 }
 declare -A wr rd
 for r in $(seq "$runs"); do
-  for t in "${targets[@]}"; do
+  # A fresh order each round, so no path always follows the same one (writeback, cache state).
+  for t in $(printf '%s\n' "${targets[@]}" | shuf); do
     d=${dir_of[$t]}
     in_target "$t" rm -f "$d/f"
     sync
@@ -215,15 +220,17 @@ report() { # TITLE ARRAY-NAME [NOTE]: one row per path kind, berth's beside dock
   echo "$1"
   : >"$rows"
   for t in "${targets[@]}"; do
-    [ "$t" = host ] || printf '%s\t%s\t%s\n' "$t" "${label_of[$t]}" "${vals[$t]}" >>"$rows"
+    [ "$t" = host ] || [ "$t" = host2 ] || printf '%s\t%s\t%s\n' "$t" "${label_of[$t]}" "${vals[$t]}" >>"$rows"
   done
-  python3 - "$engines" "${vals[host]}" "${label_of[host]}" "$rows" "${3:-}" <<'PY'
+  python3 - "$engines" "${vals[host]}" "${label_of[host]}" "$rows" "${3:-}" "${vals[host2]}" "${label_of[host2]}" <<'PY'
 import statistics, sys
 engines, host, host_label = sys.argv[1].split(), [float(x) for x in sys.argv[2].split()], sys.argv[3]
+host2, host2_label = [float(x) for x in sys.argv[6].split()], sys.argv[7]
 h = statistics.median(host)
 def cell(xs):
     return f"{statistics.median(xs):8.1f} ({min(xs):.0f}-{max(xs):.0f})"
-print(f"  {host_label:<30} {cell(host)}")
+print(f"  {host_label:<30}         {cell(host)}")
+print(f"  {host2_label:<30}         {cell(host2)} ratio {statistics.median(host2) / h:.3f}")
 rows = {}
 for line in open(sys.argv[4]).read().splitlines():
     t, label, vals = line.split("\t")
