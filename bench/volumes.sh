@@ -92,6 +92,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A signal ends the script through exit, so the EXIT trap cleans up then too.
+trap "exit 130" INT TERM
 
 # The image: busybox plus the host's dd and the libraries ldd lists, at their host paths.
 root=$work/rootfs
