@@ -85,9 +85,9 @@ cleanup() {
   [ -n "${berthd_pid:-}" ] && kill "$berthd_pid" && wait "$berthd_pid"
   [ -n "${dockerd_pid:-}" ] && kill "$dockerd_pid" && wait "$dockerd_pid"
   grep " $work" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l
-  for h in /sys/fs/cgroup/*/berth-benchvol /sys/fs/cgroup/*/berth-benchvol-d; do
-    [ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} \;
-  done
+  # dockerd (cgroupfs driver, v1) makes its parent below its own cgroup, not at the top.
+  find /sys/fs/cgroup -maxdepth 5 -type d \( -name berth-benchvol -o -name berth-benchvol-d \) 2>/dev/null |
+    while read -r h; do find "$h" -depth -type d -exec rmdir {} \; ; done
   clean_berth_leftovers
   rm -rf "$work"
 }
