@@ -79,18 +79,22 @@ pub async fn start(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResul
     };
     let _ = start.tty;
     let detach = start.detach.unwrap_or(false);
-    let launched = daemon.exec_start(&exec, Attach { detach }, size).await?;
-    if detach {
-        return Ok(body::empty(StatusCode::OK));
-    }
     let tty = exec.tty();
     let content_type = if tty { RAW_STREAM } else { MULTIPLEXED_STREAM };
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let input = relay_output(&exec, launched, tx);
-    let Some(on_upgrade) = upgrade else {
+    let Some(on_upgrade) = upgrade.filter(|_| !detach) else {
+        let launched = daemon.exec_start(&exec, Attach { detach }, size).await?;
+        if detach {
+            return Ok(body::empty(StatusCode::OK));
+        }
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        relay_output(&exec, launched, tx);
         return Ok(body::from_channel(content_type, rx));
     };
-    let exec2 = exec.clone();
+    // As dockerd: the 101 goes out first and the process starts once the client has switched
+    // protocols. Output written at once would otherwise reach the client in the same read as
+    // the response headers, and clients that then read the raw socket (docker-py) lose it.
+    daemon.exec_can_start(&exec)?;
+    let daemon = daemon.clone();
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
@@ -99,10 +103,21 @@ pub async fn start(daemon: &Arc<Daemon>, id: &str, mut req: Request) -> ApiResul
                 return;
             }
         };
-        let (reader, writer) = tokio::io::split(TokioIo::new(upgraded));
+        let (reader, mut writer) = tokio::io::split(TokioIo::new(upgraded));
+        let launched = match daemon.exec_start(&exec, Attach { detach }, size).await {
+            Ok(l) => l,
+            Err(e) => {
+                // Docker writes a start error into the hijacked stream.
+                let _ = writer.write_all(format!("{e}\r\n").as_bytes()).await;
+                let _ = writer.shutdown().await;
+                return;
+            }
+        };
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let input = relay_output(&exec, launched, tx);
         let (detached_tx, detached_rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(relay_input(exec2.clone(), reader, input, detached_tx));
-        write_out(exec2, rx, writer, detached_rx).await;
+        tokio::spawn(relay_input(exec.clone(), reader, input, detached_tx));
+        write_out(exec, rx, writer, detached_rx).await;
     });
     Ok(body::upgraded(content_type))
 }

@@ -299,6 +299,28 @@ impl Daemon {
 
     /// `POST /exec/{id}/start`: spawns the runtime and returns the streams to relay; the exit
     /// code is recorded when the runtime process exits.
+    /// The checks `exec_start` makes before it launches anything, without changing state: for
+    /// answering an attached start before the process runs.
+    pub fn exec_can_start(&self, exec: &Exec) -> ApiResult<()> {
+        match exec.state.lock().expect("exec state").phase {
+            Phase::Running => {
+                return Err(ApiError::Conflict(format!(
+                    "Error: Exec command {} is already running",
+                    exec.id
+                )))
+            }
+            Phase::Exited => {
+                return Err(ApiError::Conflict(format!(
+                    "Error: Exec command {} has already run",
+                    exec.id
+                )))
+            }
+            Phase::Created => {}
+        }
+        let h = self.find(&exec.container_id)?;
+        check_running(&h)
+    }
+
     pub async fn exec_start(
         self: &Arc<Self>,
         exec: &Arc<Exec>,
