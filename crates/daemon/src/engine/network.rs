@@ -87,7 +87,9 @@ impl Daemon {
                 let sandbox = self.networks.setup(&joiner, &primary)?;
                 self.network_events("connect", &c.id, &sandbox);
                 let netns = sandbox.netns.clone();
-                h.update(|c| c.sandbox = Some(sandbox));
+                // Recorded with the start's own save of the record (one fsync fewer on the start
+                // path); a crash before that leaves nothing restore would not sweep.
+                h.lock().sandbox = Some(sandbox);
                 Ok(private(Some(netns), etc_mounts(&h.dir)))
             }
         }
@@ -95,10 +97,10 @@ impl Daemon {
 
     /// Releases the container's sandbox, if it has one. Blocking.
     pub(super) fn network_down(&self, h: &Handle) {
-        let sandbox = h.lock().sandbox.clone();
+        // Taken in memory only: the exit (or failed start) the caller records next saves it.
+        let sandbox = h.lock().sandbox.take();
         if let Some(sandbox) = sandbox {
             self.networks.teardown(&h.id, &sandbox);
-            h.update(|c| c.sandbox = None);
             self.network_events("disconnect", &h.id, &sandbox);
         }
     }

@@ -48,7 +48,7 @@ impl Networks {
             .as_deref()
             .map(|s| {
                 s.parse::<Subnet>()
-                    .map_err(|e| NetError::Invalid(format!("invalid subnet {s}: {e}")))
+                    .map_err(|e| NetError::Invalid(e.to_string()))
             })
             .transpose()?;
         let gateway = req
