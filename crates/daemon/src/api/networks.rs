@@ -13,7 +13,7 @@ use crate::engine::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::filters::Filters;
 use crate::network::record::{Driver, NetworkRecord};
-use crate::network::{CreateRequest, EndpointConfig};
+use crate::network::CreateRequest;
 use crate::server::body::{self, Response};
 use crate::server::Request;
 
@@ -272,38 +272,11 @@ pub async fn connect(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<
     let h = find(daemon, container)?;
     let ep = body.get("EndpointConfig").cloned().unwrap_or(Value::Null);
     crate::spec::check_endpoint("EndpointConfig", &ep)?;
-    let aliases: Vec<String> = ep
-        .get("Aliases")
-        .filter(|v| !v.is_null())
-        .map(|v| serde_json::from_value(v.clone()))
+    let settings: Option<bollard_stubs::models::EndpointSettings> = (!ep.is_null())
+        .then(|| serde_json::from_value(ep))
         .transpose()
-        .map_err(|e| ApiError::BadRequest(format!("invalid Aliases: {e}")))?
-        .unwrap_or_default();
-    let ip = ep
-        .get("IPAMConfig")
-        .and_then(|c| c.get("IPv4Address"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse()
-                .map_err(|_| ApiError::BadRequest(format!("invalid IPv4 address: {s}")))
-        })
-        .transpose()?;
-    if record.default_bridge && !aliases.is_empty() {
-        return Err(ApiError::BadRequest(
-            "network-scoped alias is supported only for containers in user defined networks".into(),
-        ));
-    }
-    if record.default_bridge && ip.is_some() {
-        return Err(ApiError::BadRequest(
-            "user specified IP address is supported on user defined networks only".into(),
-        ));
-    }
-    let config = EndpointConfig {
-        network_id: record.id.clone(),
-        aliases,
-        ipv4_address: ip,
-    };
+        .map_err(|e| ApiError::BadRequest(format!("invalid EndpointConfig: {e}")))?;
+    let config = crate::network::sandbox::endpoint_config(&record, settings.as_ref())?;
     daemon.connect(record, &h, config).await?;
     Ok(body::empty(StatusCode::OK))
 }

@@ -403,7 +403,9 @@ pub fn etc_mounts(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     ]
 }
 
-fn endpoint_config(
+/// A network's endpoint settings from a create request or `network connect`, checked as
+/// Docker checks them.
+pub fn endpoint_config(
     record: &NetworkRecord,
     ep: Option<&bollard_stubs::models::EndpointSettings>,
 ) -> Result<EndpointConfig, NetError> {
