@@ -74,7 +74,11 @@ async fn run(config: DaemonConfig) -> Result<(), String> {
         .iter()
         .any(|h| h.lock().state.status.is_alive());
     let stopping = daemon.clone();
-    let _ = tokio::task::spawn_blocking(move || stopping.networks.shutdown(running)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        stopping.discard_all_prepared();
+        stopping.networks.shutdown(running)
+    })
+    .await;
     tracing::info!("berthd stopping; containers keep running");
     served
 }

@@ -163,6 +163,23 @@ pub fn stdio_to_devnull() -> io::Result<()> {
 
 /// Receives one fd sent with SCM_RIGHTS (the pty master from the runtime).
 pub fn recv_fd(sock: &UnixStream) -> io::Result<OwnedFd> {
+    let (n, fd) = recv_with_fd(sock)?;
+    match fd {
+        Some(fd) => Ok(fd),
+        None if n == 0 => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the runtime closed the console socket without sending a pty",
+        )),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the runtime's console message carried no file descriptor",
+        )),
+    }
+}
+
+/// Receives one message of up to 256 bytes: its length (0 at EOF) and the first fd it carried
+/// with SCM_RIGHTS, if any.
+pub fn recv_with_fd(sock: &UnixStream) -> io::Result<(usize, Option<OwnedFd>)> {
     let mut name = [0u8; 256];
     let mut iov = libc::iovec {
         iov_base: name.as_mut_ptr().cast(),
@@ -204,19 +221,8 @@ pub fn recv_fd(sock: &UnixStream) -> io::Result<OwnedFd> {
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    // Extra fds, if a runtime sent more than one, are closed as `received` drops.
-    let mut fds = received.into_iter();
-    match fds.next() {
-        Some(fd) => Ok(fd),
-        None if n == 0 => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the runtime closed the console socket without sending a pty",
-        )),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "the runtime's console message carried no file descriptor",
-        )),
-    }
+    // Extra fds, if a sender passed more than one, are closed as `received` drops.
+    Ok((n as usize, received.into_iter().next()))
 }
 
 /// Sends `fd` with SCM_RIGHTS over `sock`, with `name` as the message's payload (runc's

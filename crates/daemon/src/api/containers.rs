@@ -22,6 +22,7 @@ pub async fn create(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
     let created = tokio::task::spawn_blocking(move || d.create_container(name.as_deref(), body))
         .await
         .map_err(ApiError::internal)??;
+    daemon.prepare_soon(&created.id);
     Ok(body::json(
         StatusCode::CREATED,
         &json!({ "Id": created.id, "Warnings": created.warnings }),

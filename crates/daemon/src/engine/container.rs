@@ -138,6 +138,8 @@ pub struct Handle {
     pending_attach: Mutex<Vec<super::attach::Subscriber>>,
     /// The volumes this run acquired (released at its exit).
     pub volumes_held: Mutex<Vec<String>>,
+    /// A start made ready right after create, waiting at its shim's gate (see `prestart`).
+    pub prepared: Mutex<Option<super::shim::Gated>>,
 }
 
 impl Handle {
@@ -158,6 +160,7 @@ impl Handle {
             backoff: Mutex::new(super::restart::INITIAL_BACKOFF),
             pending_attach: Mutex::new(Vec::new()),
             volumes_held: Mutex::new(Vec::new()),
+            prepared: Mutex::new(None),
         })
     }
 

@@ -74,21 +74,23 @@ impl Daemon {
 
     /// Starts the container; the caller holds its op lock.
     pub(super) async fn start_locked(self: &Arc<Self>, h: &Arc<Handle>) -> ApiResult<()> {
-        // Overlaps the kernel's wait before the first cgroup move with the shim's spawn (see
-        // berth_cgroups::prime_attach); the result changes nothing, so it is not awaited.
-        tokio::task::spawn_blocking(|| {
-            if let Err(e) = berth_cgroups::prime_attach() {
-                tracing::debug!("priming the cgroup migration lock: {e}");
+        let spawned = match self.open_prepared(h).await? {
+            Some(spawned) => spawned,
+            None => {
+                // Overlaps the kernel's wait before the first cgroup move with the shim's
+                // spawn (see berth_cgroups::prime_attach); the result changes nothing, so it
+                // is not awaited.
+                tokio::task::spawn_blocking(|| {
+                    if let Err(e) = berth_cgroups::prime_attach() {
+                        tracing::debug!("priming the cgroup migration lock: {e}");
+                    }
+                });
+                let daemon = self.clone();
+                let handle = h.clone();
+                tokio::task::spawn_blocking(move || daemon.spawn_shim(&handle))
+                    .await
+                    .map_err(ApiError::internal)??
             }
-        });
-        let daemon = self.clone();
-        let handle = h.clone();
-        let spawned = tokio::task::spawn_blocking(move || daemon.spawn_shim(&handle))
-            .await
-            .map_err(ApiError::internal)?;
-        let spawned = match spawned {
-            Ok(s) => s,
-            Err(e) => return Err(e),
         };
         let shim_pid = spawned.child.id() as i32;
         let init_fd = shim::pidfd_open(spawned.init_pid).ok().map(Arc::new);
@@ -114,6 +116,21 @@ impl Daemon {
     /// Mounts the rootfs, writes the bundle and spawns the shim. On failure the container is
     /// recorded as exited with the runtime's exit code, as Docker does.
     fn spawn_shim(&self, h: &Handle) -> ApiResult<shim::Spawned> {
+        let spawned =
+            self.set_up_and_spawn(h, |args| shim::spawn(args, super::attach::take_pending(h)));
+        if let Err(e) = &spawned {
+            self.record_failed_start(h, e);
+        }
+        spawned
+    }
+
+    /// Mounts the rootfs, brings up the network and the mounts, writes the bundle, then spawns
+    /// the shim with `spawn`. On failure what was set up is released again.
+    pub(super) fn set_up_and_spawn<T>(
+        &self,
+        h: &Handle,
+        spawn: impl FnOnce(&ShimArgs) -> Result<T, shim::ShimError>,
+    ) -> ApiResult<T> {
         let c = h.snapshot();
         let t0 = std::time::Instant::now();
         let rootfs = self.layers.mount_container(&c.id)?;
@@ -122,7 +139,7 @@ impl Daemon {
         let runtime = self.config.runtime_path(&c.runtime).ok_or_else(|| {
             ApiError::BadRequest(format!("unknown or invalid runtime name: {}", c.runtime))
         })?;
-        let attempt = (|| -> ApiResult<shim::Spawned> {
+        let attempt = (|| -> ApiResult<T> {
             let net = self.network_up(h, &c)?;
             let user_mounts = self.mounts_up(h, &c, &rootfs)?;
             let cgroups_path = format!("{}/{}", self.config.cgroup_parent, c.id);
@@ -147,7 +164,6 @@ impl Daemon {
             let prepared = t0.elapsed();
             let runtime_root = self.runtime_root(&c.runtime);
             let log_path = h.log_path();
-            let attach = super::attach::take_pending(h);
             let args = ShimArgs {
                 binary: &self.shim_binary,
                 id: &c.id,
@@ -162,38 +178,47 @@ impl Daemon {
                 // user who detached from `run -it` can attach and type again.
                 stdin_once: c.config.stdin_once.unwrap_or(false) && !c.tty(),
             };
-            shim::spawn(&args, attach)
+            spawn(&args)
             .map_err(|e| ApiError::BadRequest(format!("failed to create task for container: {e}")))
             .inspect(|_| {
                 tracing::debug!(
-                    "container {}: rootfs mounted in {mounted:?}, spec ready at {prepared:?}, running at {:?}",
+                    "container {}: rootfs mounted in {mounted:?}, spec ready at {prepared:?}, shim reported at {:?}",
                     c.id,
                     t0.elapsed()
                 )
             })
         })();
-        if let Err(e) = &attempt {
-            self.mounts_down(h);
-            self.network_down(h);
-            let _ = self.layers.unmount_container(&c.id);
-            let recorded = ShimState::load(&h.dir).ok();
-            let exit_code = recorded.as_ref().and_then(|s| s.exit_code).unwrap_or(128);
-            let message = e.to_string();
-            h.update(|c| {
-                c.state.status = if c.state.started_at.is_some() || c.state.finished_at.is_some() {
-                    Status::Exited
-                } else {
-                    Status::Created
-                };
-                if recorded.is_some() {
-                    c.state.status = Status::Exited;
-                    c.state.exit_code = exit_code;
-                    c.state.finished_at = Some(berth_runtime::shim::time::now());
-                }
-                c.state.error = message;
-            });
+        if attempt.is_err() {
+            self.release_setup(h);
         }
         attempt
+    }
+
+    /// Releases what a start set up before the shim: mounts, network and the rootfs.
+    pub(super) fn release_setup(&self, h: &Handle) {
+        self.mounts_down(h);
+        self.network_down(h);
+        let _ = self.layers.unmount_container(&h.id);
+    }
+
+    /// Records a start that failed: exited with the runtime's code when the shim recorded one.
+    pub(super) fn record_failed_start(&self, h: &Handle, e: &ApiError) {
+        let recorded = ShimState::load(&h.dir).ok();
+        let exit_code = recorded.as_ref().and_then(|s| s.exit_code).unwrap_or(128);
+        let message = e.to_string();
+        h.update(|c| {
+            c.state.status = if c.state.started_at.is_some() || c.state.finished_at.is_some() {
+                Status::Exited
+            } else {
+                Status::Created
+            };
+            if recorded.is_some() {
+                c.state.status = Status::Exited;
+                c.state.exit_code = exit_code;
+                c.state.finished_at = Some(berth_runtime::shim::time::now());
+            }
+            c.state.error = message;
+        });
     }
 
     /// Sends `signal` to the container's init.
@@ -350,6 +375,7 @@ impl Daemon {
         if h.progress().removed {
             return Ok(());
         }
+        self.discard_prepared(h).await;
         // Once "removing" is on disk the container is gone for clients: a daemon that dies
         // before the files are deleted finishes the job at its next start. So answer now and
         // delete in the background (`run --rm` waits for this).

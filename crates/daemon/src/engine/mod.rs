@@ -11,6 +11,7 @@ pub mod monitor;
 pub mod mounts;
 pub mod network;
 pub mod pause;
+pub mod prestart;
 pub mod restart;
 pub mod restore;
 pub mod shim;

@@ -151,6 +151,8 @@ impl Daemon {
         config: crate::network::EndpointConfig,
     ) -> ApiResult<()> {
         let _op = h.op.lock().await;
+        // The prepared start was made for the old settings.
+        self.discard_prepared(h).await;
         let c = h.snapshot();
         if !matches!(Mode::of(&c.host_config), Mode::Networks(_)) {
             return Err(ApiError::Forbidden(format!(
@@ -229,6 +231,8 @@ impl Daemon {
         h: &std::sync::Arc<Handle>,
     ) -> ApiResult<()> {
         let _op = h.op.lock().await;
+        // The prepared start was made for the old settings.
+        self.discard_prepared(h).await;
         let c = h.snapshot();
         if !c.networks.contains_key(&network.name) {
             return Err(ApiError::Forbidden(format!(

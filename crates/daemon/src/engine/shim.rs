@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// berth-shim next to the berthd binary, else in PATH.
 pub fn find_binary() -> Option<PathBuf> {
@@ -101,7 +102,19 @@ fn command(args: &ShimArgs) -> Command {
     cmd
 }
 
-fn wait_running(args: &ShimArgs, mut cmd: Command) -> Result<Spawned, ShimError> {
+fn wait_running(args: &ShimArgs, cmd: Command) -> Result<Spawned, ShimError> {
+    let mut started = launch(args, cmd)?;
+    let init_pid = started.next_pid()?;
+    Ok(started.into_spawned(init_pid))
+}
+
+/// A shim as it reports on its stdout: one line with the init's PID per step.
+struct Reporting {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+}
+
+fn launch(args: &ShimArgs, mut cmd: Command) -> Result<Reporting, ShimError> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -110,27 +123,97 @@ fn wait_running(args: &ShimArgs, mut cmd: Command) -> Result<Spawned, ShimError>
             binary: args.binary.to_path_buf(),
             source,
         })?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("piped stdout");
-    let _ = BufReader::new(stdout).read_line(&mut line);
-    if let Ok(pid) = line.trim().parse::<i32>() {
-        drop(child.stderr.take());
-        return Ok(Spawned {
-            child,
-            init_pid: pid,
-        });
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    Ok(Reporting { child, stdout })
+}
+
+impl Reporting {
+    /// The next PID line, or the shim's own words on why there is none.
+    fn next_pid(&mut self) -> Result<i32, ShimError> {
+        let mut line = String::new();
+        let _ = self.stdout.read_line(&mut line);
+        if let Ok(pid) = line.trim().parse::<i32>() {
+            return Ok(pid);
+        }
+        let mut err = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut err);
+        }
+        let status = self.child.wait();
+        let err = err.trim().trim_start_matches("berth-shim: ").to_string();
+        Err(ShimError::Start(if err.is_empty() {
+            format!("berth-shim ended without starting the container ({status:?})")
+        } else {
+            err
+        }))
     }
-    let mut err = String::new();
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = stderr.read_to_string(&mut err);
+
+    fn into_spawned(mut self, init_pid: i32) -> Spawned {
+        drop(self.child.stderr.take());
+        Spawned {
+            child: self.child,
+            init_pid,
+        }
     }
-    let status = child.wait();
-    let err = err.trim().trim_start_matches("berth-shim: ").to_string();
-    Err(ShimError::Start(if err.is_empty() {
-        format!("berth-shim ended without starting the container ({status:?})")
-    } else {
-        err
-    }))
+}
+
+/// Spawns the shim with a start gate: it returns once the container is created, its init
+/// waiting in its namespaces for [`Gated::open`].
+pub fn spawn_gated(args: &ShimArgs) -> Result<Gated, ShimError> {
+    let (ours, shims) = StdUnixStream::pair().map_err(|source| ShimError::Spawn {
+        binary: args.binary.to_path_buf(),
+        source,
+    })?;
+    let mut cmd = command(args);
+    cmd.arg("--start-gate")
+        .stdin(Stdio::from(OwnedFd::from(shims)));
+    let mut reporting = launch(args, cmd)?;
+    reporting.next_pid()?;
+    Ok(Gated {
+        reporting,
+        gate: ours,
+    })
+}
+
+/// A shim whose container is created and waits at the start gate.
+pub struct Gated {
+    reporting: Reporting,
+    gate: StdUnixStream,
+}
+
+/// Why a gated start did not run.
+pub enum GateError {
+    /// The gate could not be reached: the shim is gone. Nothing was started.
+    Closed(std::io::Error),
+    /// The shim tried, and the container failed to start (recorded in its shim.json).
+    Start(ShimError),
+}
+
+impl Gated {
+    /// Whether the shim still waits at the gate.
+    pub fn waiting(&mut self) -> bool {
+        matches!(self.reporting.child.try_wait(), Ok(None))
+    }
+
+    /// Starts the container, with `attach` (see [`spawn`]) as its first client.
+    pub fn open(mut self, attach: Option<OwnedFd>) -> Result<Spawned, GateError> {
+        use std::os::fd::AsFd;
+        berth_runtime::shim::gate::open(&mut self.gate, attach.as_ref().map(|fd| fd.as_fd()))
+            .map_err(GateError::Closed)?;
+        drop(attach);
+        let init_pid = self.reporting.next_pid().map_err(GateError::Start)?;
+        Ok(self.reporting.into_spawned(init_pid))
+    }
+
+    /// Closes the gate: the shim deletes the created container and exits. Blocking.
+    pub fn abort(self) {
+        let Gated {
+            mut reporting,
+            gate,
+        } = self;
+        drop(gate);
+        let _ = reporting.child.wait();
+    }
 }
 
 pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {

@@ -239,6 +239,8 @@ impl Daemon {
         req: UpdateRequest,
     ) -> ApiResult<Vec<String>> {
         let _op = h.op.lock().await;
+        // The prepared start was made for the old settings.
+        self.discard_prepared(h).await;
         let (status, host) = {
             let c = h.lock();
             (c.state.status, c.host_config.clone())

@@ -20,7 +20,10 @@ options:
                            from <state-dir>/stdin.sock
   --stdin-once             close the container's stdin when the first stdin.sock client is done
   --attach-stdin           the shim's stdin is a unix socket: send it the container's live
-                           output, as to clients of <state-dir>/attach.sock";
+                           output, as to clients of <state-dir>/attach.sock
+  --start-gate             the shim's stdin is a unix socket: create the container, print its
+                           PID, and start it when one byte arrives there (with, as SCM_RIGHTS,
+                           an optional first attach client); at EOF delete it and exit";
 
 /// Which [`OciRuntime`] starts the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,9 @@ pub struct Config {
     pub stdin_once: bool,
     /// The shim's stdin is an attached client's socket.
     pub attach_stdin: bool,
+    /// The shim's stdin is a gate socket: the container is created, its PID printed, and it
+    /// starts only when the gate says so (see [`super::gate`]).
+    pub start_gate: bool,
 }
 
 impl Config {
@@ -60,6 +66,7 @@ impl Config {
             no_stdin: false,
             stdin_once: false,
             attach_stdin: false,
+            start_gate: false,
         };
         while let Some(arg) = argv.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -89,6 +96,7 @@ impl Config {
                 "--no-stdin" => cfg.no_stdin = true,
                 "--stdin-once" => cfg.stdin_once = true,
                 "--attach-stdin" => cfg.attach_stdin = true,
+                "--start-gate" => cfg.start_gate = true,
                 "--help" | "-h" => return Err(String::new()),
                 other => return Err(format!("unexpected argument {other:?}")),
             }
@@ -96,6 +104,10 @@ impl Config {
         cfg.id = id.ok_or("--id is required")?;
         cfg.bundle = bundle.ok_or("--bundle is required")?;
         cfg.state_dir = state_dir.ok_or("--state-dir is required")?;
+        if cfg.attach_stdin && cfg.start_gate {
+            // Both would be the shim's stdin; a gated start hands the client over the gate.
+            return Err("--attach-stdin and --start-gate cannot be combined".into());
+        }
         Ok(cfg)
     }
 

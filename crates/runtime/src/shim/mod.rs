@@ -9,6 +9,7 @@
 
 pub mod attach;
 pub mod config;
+pub mod gate;
 pub mod log;
 pub mod pty;
 pub mod state;
@@ -139,6 +140,18 @@ struct Stdio {
     console: Option<ConsoleSocket>,
 }
 
+/// A shim whose container is created but not started yet (`--start-gate`).
+pub struct Created {
+    cfg: Config,
+    runtime: Box<dyn OciRuntime>,
+    signals: OwnedFd,
+    sources: Vec<Source>,
+    stdin: Option<stdin::StdinFeed>,
+    pty: Option<OwnedFd>,
+    log_file: File,
+    state: ShimState,
+}
+
 impl Shim {
     /// Prepares the state directory, log, signals and stdio, then creates and starts the
     /// container. On a failed start, shim.json already records the container as exited.
@@ -146,6 +159,18 @@ impl Shim {
     /// This changes process-wide state (session, signal mask and dispositions, child subreaper,
     /// working directory): call it only in the shim's own process, never in berthd.
     pub fn start(cfg: &Config) -> Result<Shim, ShimError> {
+        let first_client = if cfg.attach_stdin {
+            let fd = sys::dup_stdin().map_err(ShimError::sys("dup(stdin)"))?;
+            Some(std::os::unix::net::UnixStream::from(fd))
+        } else {
+            None
+        };
+        Shim::create(cfg)?.start(first_client)
+    }
+
+    /// The first half of [`Shim::start`]: everything up to the runtime's `create`, so that the
+    /// container's init waits, in its namespaces and cgroup, for [`Created::start`].
+    pub fn create(cfg: &Config) -> Result<Created, ShimError> {
         let cfg = cfg
             .absolute()
             .map_err(|e| ShimError::io("resolve paths of", &cfg.state_dir, e))?;
@@ -164,12 +189,11 @@ impl Shim {
         sys::ignore_sigpipe();
         let signals = sys::block_signals(&HANDLED_SIGNALS).map_err(ShimError::sys("signalfd"))?;
 
-        let mut state = ShimState::new(std::process::id() as i32);
+        let state = ShimState::new(std::process::id() as i32);
         let runtime = cfg.runtime();
         let stdio = prepare_stdio(&cfg)?;
         let console = stdio.console;
-        let mut sources = stdio.sources;
-        let mut stdin = match stdio.stdin {
+        let stdin = match stdio.stdin {
             Some(pipe) => Some(
                 stdin::StdinFeed::bind(&cfg.state_dir, pipe, cfg.stdin_once).map_err(|e| {
                     ShimError::io("listen on", cfg.state_dir.join(stdin::STDIN_SOCKET), e)
@@ -177,39 +201,76 @@ impl Shim {
             ),
             None => None,
         };
-
-        let first_client = if cfg.attach_stdin {
-            let fd = sys::dup_stdin().map_err(ShimError::sys("dup(stdin)"))?;
-            Some(std::os::unix::net::UnixStream::from(fd))
-        } else {
-            None
+        let made = create(&cfg, runtime.as_ref(), stdio.opts, console.as_ref());
+        drop(console);
+        let mut created = Created {
+            cfg,
+            runtime,
+            signals,
+            sources: stdio.sources,
+            stdin,
+            pty: None,
+            log_file,
+            state,
         };
+        match made {
+            Ok((pid, pty)) => {
+                created.state.pid = pid;
+                created.pty = pty;
+                Ok(created)
+            }
+            Err(source) => Err(created.failed(source)),
+        }
+    }
+}
+
+impl Created {
+    /// The container's init PID.
+    pub fn pid(&self) -> i32 {
+        self.state.pid
+    }
+
+    /// Records a failed create or start in shim.json, as an exit with Docker's code.
+    fn failed(mut self, source: RuntimeError) -> ShimError {
+        let exit_code = start_failure_code(&source);
+        self.state.status = ShimStatus::Exited;
+        self.state.exit_code = Some(exit_code);
+        self.state.finished_at = Some(time::now());
+        self.state.error = source.to_string();
+        if let Err(e) = self.state.save(&self.cfg.state_dir) {
+            return ShimError::io("write", self.cfg.state_dir.join(STATE_FILE), e);
+        }
+        ShimError::Start {
+            id: self.cfg.id.clone(),
+            exit_code,
+            source: Box::new(source),
+        }
+    }
+
+    /// Deletes the created container (the gate closed without a start).
+    pub fn abort(self) {
+        let _ = self.runtime.delete(&self.cfg.id, true);
+        sys::reap_children();
+    }
+
+    /// Starts the container, with `first_client` attached from its first byte of output.
+    pub fn start(
+        mut self,
+        first_client: Option<std::os::unix::net::UnixStream>,
+    ) -> Result<Shim, ShimError> {
+        let cfg = self.cfg.clone();
         let attach = attach::AttachServer::bind(&cfg.state_dir, first_client).map_err(|e| {
             ShimError::io("listen on", cfg.state_dir.join(attach::ATTACH_SOCKET), e)
         })?;
-
-        let started = create_and_start(&cfg, runtime.as_ref(), stdio.opts, console.as_ref());
-        drop(console);
-        let (pid, pty) = match started {
-            Ok(started) => started,
-            Err(source) => {
-                let exit_code = start_failure_code(&source);
-                state.status = ShimStatus::Exited;
-                state.exit_code = Some(exit_code);
-                state.finished_at = Some(time::now());
-                state.error = source.to_string();
-                state
-                    .save(&cfg.state_dir)
-                    .map_err(|e| ShimError::io("write", cfg.state_dir.join(STATE_FILE), e))?;
-                return Err(ShimError::Start {
-                    id: cfg.id.clone(),
-                    exit_code,
-                    source: Box::new(source),
-                });
-            }
-        };
+        if let Err(source) = self.runtime.start(&cfg.id) {
+            let _ = self.runtime.delete(&cfg.id, true);
+            sys::reap_children();
+            return Err(self.failed(source));
+        }
+        let mut stdin = self.stdin.take();
+        let mut sources = std::mem::take(&mut self.sources);
         let mut pty_server = None;
-        if let Some(master) = pty {
+        if let Some(master) = self.pty.take() {
             sys::set_nonblocking(master.as_raw_fd()).map_err(ShimError::sys("fcntl"))?;
             let copy = || master.try_clone().map_err(ShimError::sys("dup"));
             let listen_err =
@@ -231,17 +292,17 @@ impl Shim {
             });
         }
 
-        state.pid = pid;
+        let mut state = self.state;
         state.started_at = Some(time::now());
-        let cgroups_path = cgroups_path(&cfg, pid);
+        let cgroups_path = cgroups_path(&cfg, state.pid);
         let shim = Shim {
-            runtime,
-            signals,
+            runtime: self.runtime,
+            signals: self.signals,
             sources,
             stdin,
             pty: pty_server,
             attach,
-            log: JsonLog::new(log_file),
+            log: JsonLog::new(self.log_file),
             state,
             cgroups_path,
             deleted: false,
@@ -256,7 +317,9 @@ impl Shim {
         sys::trim_heap();
         Ok(shim)
     }
+}
 
+impl Shim {
     /// The container's init PID.
     pub fn pid(&self) -> i32 {
         self.state.pid
@@ -561,25 +624,22 @@ fn prepare_stdio(cfg: &Config) -> Result<Stdio, ShimError> {
     })
 }
 
-/// `create`, the pty handover when there is a terminal, and `start`. A failure after `create`
-/// deletes the half-made container again.
-fn create_and_start(
+/// `create` and the pty handover when there is a terminal. A failure after `create` deletes
+/// the half-made container again.
+fn create(
     cfg: &Config,
     runtime: &dyn OciRuntime,
     opts: CreateOptions,
     console: Option<&ConsoleSocket>,
 ) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
     let pid = runtime.create(&cfg.id, &cfg.bundle, opts)?;
-    let undo = |e: RuntimeError| {
-        let _ = runtime.delete(&cfg.id, true);
-        sys::reap_children();
-        e
-    };
     let pty = match console {
-        Some(socket) => Some(socket.receive_pty(CONSOLE_TIMEOUT).map_err(undo)?),
+        Some(socket) => Some(socket.receive_pty(CONSOLE_TIMEOUT).inspect_err(|_| {
+            let _ = runtime.delete(&cfg.id, true);
+            sys::reap_children();
+        })?),
         None => None,
     };
-    runtime.start(&cfg.id).map_err(undo)?;
     Ok((pid, pty))
 }
 
