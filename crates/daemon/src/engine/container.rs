@@ -103,6 +103,12 @@ impl Container {
         berth_runtime::fsutil::write_atomic(&dir.join(RECORD_FILE), &bytes)
     }
 
+    /// Replaces the record atomically without waiting for the disk (see `Handle::update_volatile`).
+    fn save_volatile(&self, dir: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).expect("container record serialises");
+        berth_runtime::fsutil::write_atomic_volatile(&dir.join(RECORD_FILE), &bytes)
+    }
+
     pub fn tty(&self) -> bool {
         self.config.tty.unwrap_or(false)
     }
@@ -140,6 +146,8 @@ pub struct Handle {
     pub volumes_held: Mutex<Vec<String>>,
     /// A start made ready right after create, waiting at its shim's gate (see `prestart`).
     pub prepared: Mutex<Option<super::shim::Gated>>,
+    /// The exit of a `--rm` container left its rootfs mounted for the removal to unmount.
+    pub rootfs_left_mounted: std::sync::atomic::AtomicBool,
 }
 
 impl Handle {
@@ -161,6 +169,7 @@ impl Handle {
             pending_attach: Mutex::new(Vec::new()),
             volumes_held: Mutex::new(Vec::new()),
             prepared: Mutex::new(None),
+            rootfs_left_mounted: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -187,10 +196,25 @@ impl Handle {
     /// Changes the record, saves it, and tells waiters. A failed save is logged: the
     /// in-memory state stays right and the next save catches up.
     pub fn update(&self, change: impl FnOnce(&mut Container)) {
+        self.apply(change, Container::save)
+    }
+
+    /// As `update`, but the record reaches the disk whenever the kernel writes it back. For
+    /// states that only describe live processes (running), or that the caller replaces at once
+    /// with a durable one: what a machine crash could lose is then no longer true anyway.
+    pub fn update_volatile(&self, change: impl FnOnce(&mut Container)) {
+        self.apply(change, Container::save_volatile)
+    }
+
+    fn apply(
+        &self,
+        change: impl FnOnce(&mut Container),
+        save: fn(&Container, &Path) -> std::io::Result<()>,
+    ) {
         let (status, exit_code) = {
             let mut record = self.lock();
             change(&mut record);
-            if let Err(e) = record.save(&self.dir) {
+            if let Err(e) = save(&record, &self.dir) {
                 tracing::error!("saving container {}: {e}", self.id);
             }
             (record.state.status, record.state.exit_code)

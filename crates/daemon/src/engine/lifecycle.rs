@@ -99,7 +99,8 @@ impl Daemon {
             .and_then(|s| s.started_at)
             .unwrap_or_else(berth_runtime::shim::time::now);
         *h.init.lock().expect("init lock") = init_fd;
-        h.update(|c| {
+        // A machine crash ends the container too, so "running" need not wait for the disk.
+        h.update_volatile(|c| {
             c.state.status = Status::Running;
             c.state.pid = spawned.init_pid;
             c.state.shim_pid = shim_pid;
@@ -393,6 +394,13 @@ impl Daemon {
     /// Deletes a removed container's layers and directory.
     pub(super) fn delete_files(&self, h: &Handle) {
         let id = &h.id;
+        if h.rootfs_left_mounted
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            if let Err(e) = self.layers.unmount_container(id) {
+                tracing::warn!("unmounting container {id}: {e}");
+            }
+        }
         if self.layers.container(id).is_ok() {
             if let Err(e) = self.layers.remove_container(id) {
                 tracing::error!("removing layers of container {id}: {e}");
@@ -401,6 +409,14 @@ impl Daemon {
         }
         if let Err(e) = std::fs::remove_dir_all(&h.dir) {
             tracing::error!("removing {}: {e}", h.dir.display());
+        }
+    }
+
+    pub(super) async fn unmount_rootfs(self: &Arc<Self>, h: &Arc<Handle>) {
+        let (d, id) = (self.clone(), h.id.clone());
+        let unmounted = tokio::task::spawn_blocking(move || d.layers.unmount_container(&id)).await;
+        if let Ok(Err(e)) = unmounted {
+            tracing::warn!("unmounting container {}: {e}", h.id);
         }
     }
 

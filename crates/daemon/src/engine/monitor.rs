@@ -2,6 +2,7 @@
 //! exit code and OOM from shim.json, then a restart under the policy, or removal for `--rm`.
 
 use std::process::Child;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use berth_runtime::shim::ShimState;
@@ -42,10 +43,15 @@ impl Daemon {
     pub(super) async fn on_exit(self: &Arc<Self>, h: &Arc<Handle>) {
         let daemon = self.clone();
         let handle = h.clone();
+        // A `--rm` container's rootfs is unmounted by its removal, after `wait` is answered:
+        // nobody can see it any more. Its ports and volumes are released here, before.
+        let auto_remove = h.lock().host_config.auto_remove.unwrap_or(false);
         let recorded = tokio::task::spawn_blocking(move || {
             daemon.network_down(&handle);
             daemon.mounts_down(&handle);
-            if let Err(e) = daemon.layers.unmount_container(&handle.id) {
+            if auto_remove {
+                handle.rootfs_left_mounted.store(true, Ordering::SeqCst);
+            } else if let Err(e) = daemon.layers.unmount_container(&handle.id) {
                 tracing::warn!("unmounting container {}: {e}", handle.id);
             }
             ShimState::load(&handle.dir).ok()
@@ -83,7 +89,9 @@ impl Daemon {
                 ("execDuration", &ran_for.to_string()),
             ],
         );
-        h.update(|c| {
+        // A `--rm` container's exit is followed at once by its durable "removing".
+        let removing = decision.is_none() && h.lock().host_config.auto_remove.unwrap_or(false);
+        let record = |c: &mut super::container::Container| {
             c.state.status = if decision.is_some() {
                 Status::Restarting
             } else {
@@ -95,9 +103,18 @@ impl Daemon {
             c.state.oom_killed = oom;
             c.state.finished_at = Some(finished);
             c.state.error = error;
-        });
+        };
+        if removing {
+            h.update_volatile(record);
+        } else {
+            h.update(record);
+        }
         tracing::debug!("container {} exited with {exit_code}", h.id);
         if let Some(delay) = decision {
+            if h.rootfs_left_mounted.swap(false, Ordering::SeqCst) {
+                // Not removed after all (a policy set by `update`): the next start mounts it.
+                self.unmount_rootfs(h).await;
+            }
             restart::schedule(self.clone(), h.clone(), delay);
         } else if h.lock().host_config.auto_remove.unwrap_or(false) {
             let daemon = self.clone();

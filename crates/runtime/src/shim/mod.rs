@@ -350,7 +350,12 @@ impl Shim {
         if self.state.finished_at.is_none() {
             self.state.finished_at = Some(time::now());
         }
-        self.save()?;
+        // Without fsync: berthd reads this as soon as the shim has exited and records the exit
+        // durably in its own record. Only an exit while berthd is down and a machine crash
+        // before the kernel writes this back lose the code, and then the container is gone.
+        self.state
+            .save_volatile(&self.cfg.state_dir)
+            .map_err(|e| ShimError::io("write", self.cfg.state_dir.join(STATE_FILE), e))?;
         result.map(|()| self.state.clone())
     }
 
