@@ -55,8 +55,11 @@ fn create_prepared(d: &TestDaemon, args: &[&str]) -> String {
     let out = d.docker(&all);
     assert_ok(&out, "docker create --network none");
     let id = stdout(&out).trim().to_string();
+    // Prepared: a shim runs, and the container's init waits in its cgroup.
     let prepared = eventually(Duration::from_secs(10), || {
-        (!shims_of(&id).is_empty()).then_some(())
+        let procs =
+            std::fs::read_to_string(memory_cgroup(d, &id).join("cgroup.procs")).unwrap_or_default();
+        (!shims_of(&id).is_empty() && !procs.trim().is_empty()).then_some(())
     });
     assert!(prepared.is_some(), "no shim waits for the start of {id}");
     id
