@@ -16,6 +16,7 @@ use crate::server::Request;
 pub use super::streams::{attach, logs};
 
 pub async fn create(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
+    crate::engine::prestart::prime_cgroup_moves();
     let name = req.query("name").map(str::to_string);
     let body: serde_json::Value = req.json().await?;
     let d = daemon.clone();

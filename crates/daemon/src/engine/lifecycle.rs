@@ -78,13 +78,8 @@ impl Daemon {
             Some(spawned) => spawned,
             None => {
                 // Overlaps the kernel's wait before the first cgroup move with the shim's
-                // spawn (see berth_cgroups::prime_attach); the result changes nothing, so it
-                // is not awaited.
-                tokio::task::spawn_blocking(|| {
-                    if let Err(e) = berth_cgroups::prime_attach() {
-                        tracing::debug!("priming the cgroup migration lock: {e}");
-                    }
-                });
+                // spawn; the result changes nothing, so it is not awaited.
+                super::prestart::prime_cgroup_moves();
                 let daemon = self.clone();
                 let handle = h.clone();
                 tokio::task::spawn_blocking(move || daemon.spawn_shim(&handle))

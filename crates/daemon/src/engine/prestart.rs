@@ -34,6 +34,17 @@ fn preparable(c: &Container) -> bool {
     }
 }
 
+/// Starts priming the kernel's cgroup migration lock (see `berth_cgroups::prime_attach`) on a
+/// spare thread: a create is the first sign of a start, and the prepared start's cgroup move
+/// then passes without waiting out a grace period of its own.
+pub fn prime_cgroup_moves() {
+    tokio::task::spawn_blocking(|| {
+        if let Err(e) = berth_cgroups::prime_attach() {
+            tracing::debug!("priming the cgroup migration lock: {e}");
+        }
+    });
+}
+
 impl Daemon {
     /// After a create: prepares the container's start in the background, if that is safe.
     pub fn prepare_soon(self: &Arc<Self>, id: &str) {
