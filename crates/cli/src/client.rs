@@ -107,7 +107,14 @@ pub struct Response {
 
 impl Response {
     pub fn bytes(mut self) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
+        // A body of known length goes into one allocation, not a series of doubling copies
+        // (`ps` with 1000 containers reads ~700 KB); the cap keeps a bogus length harmless.
+        let known = self
+            .head
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut buf = Vec::with_capacity(known.min(64 << 20));
         self.body
             .read_to_end(&mut buf)
             .map_err(|e| Error::io("reading the daemon's response", e))?;

@@ -15,9 +15,10 @@ struct Ctx<'a> {
 }
 
 pub fn execute(nodes: &[Node], data: &V) -> Result<String, String> {
+    // `$` is `root`, looked up apart from the declared variables (no copy of the data).
     let mut ctx = Ctx {
         root: data,
-        vars: vec![("$".into(), data.clone())],
+        vars: Vec::new(),
     };
     let mut out = String::new();
     run(&mut ctx, nodes, data, &mut out)?;
@@ -125,7 +126,7 @@ fn eval_cmd(ctx: &mut Ctx, cmd: &[Arg], dot: &V, piped: Option<V>) -> Result<V, 
             let (name, parent) = path
                 .split_last()
                 .ok_or("can't give argument to non-function .")?;
-            let holder = walk(dot, parent)?;
+            let holder = walk_ref(dot, parent)?;
             let mut args = Vec::new();
             for a in &cmd[1..] {
                 args.push(eval_arg(ctx, a, dot)?);
@@ -161,16 +162,16 @@ fn eval_arg(ctx: &mut Ctx, arg: &Arg, dot: &V) -> Result<V, String> {
         Arg::Field(path) => walk(dot, path)?,
         Arg::Var(name, path) => {
             let base = if name == "$" {
-                ctx.root.clone()
+                ctx.root
             } else {
                 ctx.vars
                     .iter()
                     .rev()
                     .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.clone())
+                    .map(|(_, v)| v)
                     .ok_or_else(|| format!("undefined variable: {name}"))?
             };
-            walk(&base, path)?
+            walk(base, path)?
         }
         Arg::Str(s) => V::Str(s.clone()),
         Arg::Int(i) => V::Int(*i),
@@ -187,11 +188,17 @@ fn eval_arg(ctx: &mut Ctx, arg: &Arg, dot: &V) -> Result<V, String> {
 
 /// Follows `.A.B` from `v`. A missing key gives nil, as for Go maps.
 fn walk(v: &V, path: &[String]) -> Result<V, String> {
-    let mut cur = v.clone();
+    walk_ref(v, path).cloned()
+}
+
+/// [`walk`] without copying: a table row is walked once per column, and only the value found
+/// is worth a copy.
+fn walk_ref<'v>(v: &'v V, path: &[String]) -> Result<&'v V, String> {
+    let mut cur = v;
     for name in path {
-        cur = match &cur {
-            V::Obj(_) => cur.get(name).clone(),
-            V::Null => V::Null,
+        cur = match cur {
+            V::Obj(_) => cur.get(name),
+            V::Null => &crate::value::NULL,
             other => {
                 return Err(format!(
                     "can't evaluate field {name} in type {}",

@@ -178,7 +178,7 @@ pub async fn prune(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
 
 pub fn list(daemon: &Arc<Daemon>, req: Request) -> ApiResult<Response> {
     let list = views::list(daemon, &req)?;
-    Ok(body::ok_json(&list))
+    Ok(body::bytes("application/json", list))
 }
 
 pub fn inspect(daemon: &Arc<Daemon>, id: &str, req: Request) -> ApiResult<Response> {

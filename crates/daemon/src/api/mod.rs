@@ -10,6 +10,7 @@ pub mod networks;
 pub mod ops;
 pub mod stats;
 pub mod streams;
+pub mod summary;
 pub mod system;
 pub mod top;
 pub mod views;

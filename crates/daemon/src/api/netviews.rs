@@ -1,6 +1,11 @@
 //! The network parts of container views: NetworkSettings in inspect and list, and the Ports of
 //! `docker ps`.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 use crate::engine::{Container, Daemon};
@@ -34,32 +39,114 @@ fn port_map(c: &Container) -> Map<String, Value> {
     ports
 }
 
+/// One entry of `docker ps`'s Ports. Fields are declared in sorted order: serde_json's maps
+/// sort their keys, and the list's bytes stay what they were when these were `Value`s.
+#[derive(Debug, Serialize)]
+pub struct PortView {
+    #[serde(rename = "IP", skip_serializing_if = "Option::is_none")]
+    ip: Option<Value>,
+    #[serde(rename = "PrivatePort")]
+    private_port: u16,
+    #[serde(rename = "PublicPort", skip_serializing_if = "Option::is_none")]
+    public_port: Option<u16>,
+    #[serde(rename = "Type")]
+    proto: String,
+}
+
 /// `docker ps`'s Ports: published ports with their host side, exposed ones without.
-pub fn port_summary(c: &Container) -> Vec<Value> {
+pub fn port_summary(c: &Container) -> Vec<PortView> {
     let mut out = Vec::new();
     for (key, bindings) in port_map(c) {
         let (port, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
-        let private: u16 = port.parse().unwrap_or(0);
+        let private_port: u16 = port.parse().unwrap_or(0);
         match bindings {
             Value::Array(list) => {
-                for b in list {
-                    out.push(json!({
-                        "IP": b["HostIp"],
-                        "PrivatePort": private,
-                        "PublicPort": b["HostPort"].as_str().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0),
-                        "Type": proto,
-                    }));
+                for mut b in list {
+                    let public = b["HostPort"].as_str().and_then(|p| p.parse::<u16>().ok());
+                    out.push(PortView {
+                        ip: Some(b["HostIp"].take()),
+                        private_port,
+                        public_port: Some(public.unwrap_or(0)),
+                        proto: proto.to_string(),
+                    });
                 }
             }
-            _ => out.push(json!({"PrivatePort": private, "Type": proto})),
+            _ => out.push(PortView {
+                ip: None,
+                private_port,
+                public_port: None,
+                proto: proto.to_string(),
+            }),
         }
     }
     out
 }
 
+/// An IPv4 address, or "" where there is none (as Docker prints unset addresses).
+#[derive(Debug)]
+struct AddrOrEmpty(Option<Ipv4Addr>);
+
+impl Serialize for AddrOrEmpty {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(ip) => ip.serialize(s),
+            None => s.serialize_str(""),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct IpamView {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: Ipv4Addr,
+}
+
+/// One entry of NetworkSettings.Networks, in inspect and in the list. Fields are declared in
+/// sorted order, the order serde_json's maps gave them when this was built as a `Value`
+/// (the unit test of the list checks it). `()` fields are Docker's always-null ones.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointView<'a> {
+    aliases: Option<&'a [String]>,
+    #[serde(rename = "DNSNames")]
+    dns_names: Option<&'a [String]>,
+    driver_opts: (),
+    #[serde(rename = "EndpointID")]
+    endpoint_id: &'a str,
+    gateway: AddrOrEmpty,
+    #[serde(rename = "GlobalIPv6Address")]
+    global_ipv6_address: &'static str,
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    global_ipv6_prefix_len: u8,
+    gw_priority: u8,
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamView>,
+    #[serde(rename = "IPAddress")]
+    ip_address: AddrOrEmpty,
+    #[serde(rename = "IPPrefixLen")]
+    ip_prefix_len: u8,
+    #[serde(rename = "IPv6Gateway")]
+    ipv6_gateway: &'static str,
+    links: (),
+    mac_address: &'a str,
+    #[serde(rename = "NetworkID")]
+    network_id: Cow<'a, str>,
+}
+
 /// NetworkSettings.Networks: one entry per network, with its address while running.
-pub fn networks(daemon: &Daemon, c: &Container) -> Map<String, Value> {
-    let mut out = Map::new();
+pub fn networks<'a>(daemon: &Daemon, c: &'a Container) -> BTreeMap<&'a str, EndpointView<'a>> {
+    endpoints(c, |name| {
+        daemon.networks.find(name).map(|r| r.id).unwrap_or_default()
+    })
+}
+
+/// [`networks`], with the ID of `host` or `none` (for containers in those modes) from
+/// `predefined_id`.
+pub fn endpoints<'a>(
+    c: &'a Container,
+    predefined_id: impl FnOnce(&str) -> String,
+) -> BTreeMap<&'a str, EndpointView<'a>> {
+    let mut out = BTreeMap::new();
     let running = c.state.status.is_alive();
     let endpoint = |name: &str| {
         c.sandbox
@@ -70,41 +157,49 @@ pub fn networks(daemon: &Daemon, c: &Container) -> Map<String, Value> {
     for (name, cfg) in &c.networks {
         let ep = endpoint(name);
         out.insert(
-            name.clone(),
-            json!({
-                "IPAMConfig": cfg.ipv4_address.map(|ip| json!({"IPv4Address": ip.to_string()})),
-                "Links": null,
-                "Aliases": (!cfg.aliases.is_empty()).then(|| cfg.aliases.clone()),
-                "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
-                "DriverOpts": null,
-                "GwPriority": 0,
-                "NetworkID": cfg.network_id,
-                "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-                "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
-                "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
-                "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "DNSNames": ep.filter(|e| !e.dns_names.is_empty()).map(|e| e.dns_names.clone()),
-            }),
+            name.as_str(),
+            EndpointView {
+                aliases: (!cfg.aliases.is_empty()).then_some(cfg.aliases.as_slice()),
+                dns_names: ep
+                    .filter(|e| !e.dns_names.is_empty())
+                    .map(|e| e.dns_names.as_slice()),
+                driver_opts: (),
+                endpoint_id: ep.map_or("", |e| e.endpoint_id.as_str()),
+                gateway: AddrOrEmpty(ep.map(|e| e.gateway)),
+                global_ipv6_address: "",
+                global_ipv6_prefix_len: 0,
+                gw_priority: 0,
+                ipam_config: cfg.ipv4_address.map(|ip| IpamView { ipv4_address: ip }),
+                ip_address: AddrOrEmpty(ep.map(|e| e.ip)),
+                ip_prefix_len: ep.map_or(0, |e| e.prefix),
+                ipv6_gateway: "",
+                links: (),
+                mac_address: ep.map_or("", |e| e.mac.as_str()),
+                network_id: Cow::Borrowed(&cfg.network_id),
+            },
         );
     }
     if let Mode::Host | Mode::None = Mode::of(&c.host_config) {
-        let name = c.host_config.network_mode.clone().unwrap_or_default();
-        let id = daemon
-            .networks
-            .find(&name)
-            .map(|r| r.id)
-            .unwrap_or_default();
+        let name = c.host_config.network_mode.as_deref().unwrap_or_default();
         out.insert(
             name,
-            json!({
-                "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-                "DriverOpts": null, "GwPriority": 0, "NetworkID": id, "EndpointID": "",
-                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
-            }),
+            EndpointView {
+                aliases: None,
+                dns_names: None,
+                driver_opts: (),
+                endpoint_id: "",
+                gateway: AddrOrEmpty(None),
+                global_ipv6_address: "",
+                global_ipv6_prefix_len: 0,
+                gw_priority: 0,
+                ipam_config: None,
+                ip_address: AddrOrEmpty(None),
+                ip_prefix_len: 0,
+                ipv6_gateway: "",
+                links: (),
+                mac_address: "",
+                network_id: Cow::Owned(predefined_id(name)),
+            },
         );
     }
     out
