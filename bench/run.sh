@@ -61,6 +61,9 @@ done
 
 echo "machine: $(uname -r), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "docker CLI $($docker version -f '{{.Client.Version}}' 2>/dev/null); dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,)"
+# Every start of every engine moves a process into a cgroup; how long that takes depends on the
+# kernel's mode (see bench/cgroup_attach.py), so it is printed with the numbers.
+echo "one cgroup move on this kernel, median ms: $(python3 "$repo/bench/cgroup_attach.py")"
 
 ratio() { python3 -c "import sys; b,d=float(sys.argv[1]),float(sys.argv[2]); print(f'{b:.1f} vs {d:.1f} -> ratio {b/d:.3f}')" "$1" "$2"; }
 minus() { python3 -c "import sys; b,f=float(sys.argv[1]),float(sys.argv[2]); print(f'{f:.1f}; berth minus floor {b-f:.1f}')" "$1" "$2"; }
