@@ -170,6 +170,15 @@ mod tests {
     }
 
     #[test]
+    fn a_start_gate_excludes_an_attached_stdin() {
+        let base = ["--id", "c1", "--bundle", "/b", "--state-dir", "/s"];
+        let gated = parse(&[&base[..], &["--start-gate"]].concat()).unwrap();
+        assert!(gated.start_gate && !gated.attach_stdin);
+        let both = parse(&[&base[..], &["--start-gate", "--attach-stdin"]].concat());
+        assert!(both.unwrap_err().contains("cannot be combined"));
+    }
+
+    #[test]
     fn required_flags_and_defaults() {
         let cfg = parse(&["--id", "c1", "--bundle", "/b", "--state-dir=/s"]).unwrap();
         assert_eq!(cfg.id, "c1");
