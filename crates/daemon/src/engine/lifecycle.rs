@@ -407,14 +407,6 @@ impl Daemon {
         }
     }
 
-    pub(super) async fn unmount_rootfs(self: &Arc<Self>, h: &Arc<Handle>) {
-        let (d, id) = (self.clone(), h.id.clone());
-        let unmounted = tokio::task::spawn_blocking(move || d.layers.unmount_container(&id)).await;
-        if let Ok(Err(e)) = unmounted {
-            tracing::warn!("unmounting container {}: {e}", h.id);
-        }
-    }
-
     /// Returns a receiver and a future's worth of state to wait on, taken *now* so that a
     /// change right after the call is not missed.
     pub fn wait_start(&self, h: &Handle) -> (watch::Receiver<Progress>, Progress) {

@@ -89,8 +89,6 @@ impl Daemon {
                 ("execDuration", &ran_for.to_string()),
             ],
         );
-        // A `--rm` container's exit is followed at once by its durable "removing".
-        let removing = decision.is_none() && h.lock().host_config.auto_remove.unwrap_or(false);
         let record = |c: &mut super::container::Container| {
             c.state.status = if decision.is_some() {
                 Status::Restarting
@@ -104,19 +102,17 @@ impl Daemon {
             c.state.finished_at = Some(finished);
             c.state.error = error;
         };
-        if removing {
+        if auto_remove {
+            // Its durable "removing" follows at once (create and update refuse a restart
+            // policy beside --rm, so there is no restart decision here).
             h.update_volatile(record);
         } else {
             h.update(record);
         }
         tracing::debug!("container {} exited with {exit_code}", h.id);
         if let Some(delay) = decision {
-            if h.rootfs_left_mounted.swap(false, Ordering::SeqCst) {
-                // Not removed after all (a policy set by `update`): the next start mounts it.
-                self.unmount_rootfs(h).await;
-            }
             restart::schedule(self.clone(), h.clone(), delay);
-        } else if h.lock().host_config.auto_remove.unwrap_or(false) {
+        } else if auto_remove {
             let daemon = self.clone();
             let handle = h.clone();
             tokio::spawn(async move {

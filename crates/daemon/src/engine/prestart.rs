@@ -34,6 +34,12 @@ fn preparable(c: &Container) -> bool {
     }
 }
 
+/// Drops the shim.json a prepared start may have left (a failed create records an exit): the
+/// container has not run.
+fn forget_shim_state(h: &Handle) {
+    let _ = std::fs::remove_file(h.dir.join(berth_runtime::shim::STATE_FILE));
+}
+
 /// Starts priming the kernel's cgroup migration lock (see `berth_cgroups::prime_attach`) on a
 /// spare thread: a create is the first sign of a start, and the prepared start's cgroup move
 /// then passes without waiting out a grace period of its own.
@@ -82,8 +88,7 @@ impl Daemon {
     fn prepare(&self, h: &Handle) -> ApiResult<Gated> {
         let gated = self.set_up_and_spawn(h, shim::spawn_gated);
         if gated.is_err() {
-            // A failed create recorded an exit; the container has not run.
-            let _ = std::fs::remove_file(h.dir.join(berth_runtime::shim::STATE_FILE));
+            forget_shim_state(h);
         }
         gated
     }
@@ -142,7 +147,7 @@ impl Daemon {
     fn undo_prepared_blocking(&self, h: &Handle, gated: Gated) {
         gated.abort();
         self.release_setup(h);
-        let _ = std::fs::remove_file(h.dir.join(berth_runtime::shim::STATE_FILE));
+        forget_shim_state(h);
     }
 
     /// At daemon shutdown: undoes every prepared start (their shims would undo themselves when
